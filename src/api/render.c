@@ -1,0 +1,146 @@
+/*
+ * render.c — core results as JSON, one shape for the CLI and the HTTP API.
+ *
+ * Must never: decide anything (the core decides; this only spells it out),
+ * or include anything beyond the caller's own input and the core's answer.
+ */
+#include "api/render.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+/* The caller's input echoed back. HTTP input is already valid UTF-8 (the JSON
+ * parser checked it) but CLI input may be any bytes: each invalid byte becomes
+ * U+FFFD so that the output is always valid JSON. */
+static json_t *input_string(const char *s, size_t len)
+{
+    json_t *j = json_stringn(s, len);
+    if (j)
+        return j;
+    char *buf = malloc(len * 3 + 1);
+    if (!buf)
+        return json_null();
+    size_t n = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t seq = sm_utf8_decode(s + i, len - i, &cp);
+        if (seq) {
+            memcpy(buf + n, s + i, seq);
+            n += seq;
+            i += seq;
+        } else {
+            memcpy(buf + n, "\xEF\xBF\xBD", 3);
+            n += 3;
+            i++;
+        }
+    }
+    j = json_stringn(buf, n);
+    free(buf);
+    return j ? j : json_null();
+}
+
+static json_t *date_compact_or_null(sm_date d)
+{
+    if (d.year == 0)
+        return json_null();
+    char buf[9];
+    sm_date_format_compact(d, buf);
+    return json_string(buf);
+}
+
+json_t *render_region(const sm_region *r)
+{
+    char code[7];
+    snprintf(code, sizeof code, "%06u", (unsigned)(r->code % 1000000u));
+    return json_pack("{s:s, s:o, s:o, s:o, s:b, s:b, s:o, s:o}",
+                     "code", code,
+                     "province", str_or_null(r->province),
+                     "city", str_or_null(r->city),
+                     "county", str_or_null(r->county),
+                     "known", r->known,
+                     "historical", r->historical,
+                     "first_year", r->first_year ? json_integer(r->first_year) : json_null(),
+                     "last_year", r->last_year ? json_integer(r->last_year) : json_null());
+}
+
+json_t *render_id_result(const char *input, size_t input_len, sm_id_status st,
+                         const sm_id_info *info)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "input", input_string(input, input_len));
+    json_object_set_new(o, "valid", json_boolean(st == SM_ID_OK));
+    json_object_set_new(o, "reason", str_or_null(sm_id_status_code(st)));
+    json_object_set_new(o, "message", st == SM_ID_OK ? json_null()
+                                                     : json_string(sm_id_status_message(st)));
+    if (st == SM_ID_OK) {
+        char sex[2] = {info->sex, '\0'};
+        json_object_set_new(o, "id_number", json_string(info->id18));
+        json_object_set_new(o, "kind", json_string(sm_id_kind_code(info->kind)));
+        json_object_set_new(o, "region", render_region(&info->region));
+        json_object_set_new(o, "birth", date_compact_or_null(info->birth));
+        json_object_set_new(o, "sex", json_string(sex));
+        json_object_set_new(o, "age", json_integer(info->age));
+        json_object_set_new(o, "upgraded_from_15", json_boolean(info->from_15));
+    } else {
+        static const char *const derived[] = {"id_number", "kind", "region", "birth",
+                                              "sex", "age", "upgraded_from_15"};
+        for (size_t i = 0; i < sizeof derived / sizeof *derived; i++)
+            json_object_set_new(o, derived[i], json_null());
+    }
+    return o;
+}
+
+json_t *render_name_result(const char *input, size_t input_len, sm_name_status st,
+                           const sm_name *name)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "input", input_string(input, input_len));
+    json_object_set_new(o, "valid", json_boolean(st == SM_NAME_OK));
+    json_object_set_new(o, "reason", str_or_null(sm_name_status_code(st)));
+    json_object_set_new(o, "message", st == SM_NAME_OK ? json_null()
+                                                       : json_string(sm_name_status_message(st)));
+    if (st == SM_NAME_OK) {
+        char masked[SM_NAME_BUF];
+        sm_mask_name(name->text, name->len, masked, sizeof masked);
+        json_object_set_new(o, "name", json_stringn(name->text, name->len));
+        json_object_set_new(o, "kind", json_string(sm_name_kind_code(name->kind)));
+        json_object_set_new(o, "chars", json_integer((json_int_t)name->chars));
+        json_object_set_new(o, "masked", json_string(masked));
+    } else {
+        json_object_set_new(o, "name", json_null());
+        json_object_set_new(o, "kind", json_null());
+        json_object_set_new(o, "chars", json_null());
+        json_object_set_new(o, "masked", json_null());
+    }
+    return o;
+}
+
+json_t *render_period_result(sm_period_status st, const sm_period *p)
+{
+    json_t *o = json_object();
+    bool ok = st == SM_PERIOD_OK;
+    json_object_set_new(o, "valid", json_boolean(ok));
+    json_object_set_new(o, "reason", str_or_null(sm_period_status_code(st)));
+    json_object_set_new(o, "message", ok ? json_null() : json_string(sm_period_status_message(st)));
+    json_object_set_new(o, "valid_from", date_compact_or_null(p->begin));
+    json_object_set_new(o, "valid_to", p->long_term ? json_string("00000000")
+                                                    : date_compact_or_null(p->end));
+    json_object_set_new(o, "long_term", json_boolean(p->long_term));
+    json_object_set_new(o, "years", ok ? json_integer(p->years) : json_null());
+    json_object_set_new(o, "expired", ok ? json_boolean(p->expired) : json_null());
+    if (ok && p->age_known) {
+        json_object_set_new(o, "age_at_issue", json_integer(p->age_at_issue));
+        json_object_set_new(o, "expected_years", json_integer(p->expected_years));
+        json_object_set_new(o, "consistent_with_age", json_boolean(p->consistent_with_age));
+    } else {
+        json_object_set_new(o, "age_at_issue", json_null());
+        json_object_set_new(o, "expected_years", json_null());
+        json_object_set_new(o, "consistent_with_age", json_null());
+    }
+    return o;
+}

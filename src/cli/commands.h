@@ -1,0 +1,17 @@
+/*
+ * commands.h — the sub-commands of the `shiming` binary.
+ *
+ * Each takes the arguments after its own name (argv[0] is the sub-command's
+ * name, as getopt expects) and returns the process exit status: 0 success,
+ * 1 a negative answer or runtime failure, 2 a usage error. None calls exit().
+ */
+#ifndef SHIMING_CLI_COMMANDS_H
+#define SHIMING_CLI_COMMANDS_H
+
+/* shiming idcard check [--json] [--at YYYY-MM-DD] [--strict] ID... */
+int cmd_idcard(int argc, char **argv);
+
+/* shiming serve [--config FILE] [--bind ADDR] [--port N] ... */
+int cmd_serve(int argc, char **argv);
+
+#endif
