@@ -226,12 +226,12 @@ typedef struct {
     sm_date end;            /* {0} when long_term */
     bool long_term;
     int years;              /* 5, 10, 20, or 0 for long-term (when OK) */
-    /* Filled only when a birth date was given: */
+    /* These four only when a birth date was given: */
     bool age_known;
     int age_at_issue;       /* whole years at `begin` */
     int expected_years;     /* what the law gives at that age; 0 = long-term */
     bool consistent_with_age;
-    bool expired;           /* end is before the reference date */
+    bool expired;           /* end is before the reference date (always) */
 } sm_period;
 
 /* Check a card's validity period. `begin`/`end` are "YYYYMMDD", and `end`
@@ -240,7 +240,11 @@ typedef struct {
  *
  * Law (Resident Identity Card Law, art. 5): age at issue under 16 → 5 years;
  * 16–25 → 10; 26–45 → 20; 46 and over → long-term. end = begin + N years on
- * the same month and day (29 Feb → 28 Feb). */
+ * the same month and day (29 Feb → 28 Feb). Checks, in order: the begin
+ * date (begin_long_term or format), the end date (format),
+ * begin_before_birth, begin_in_future, end_before_begin, duration. `out` (may be NULL) is always written: on failure it holds what
+ * was established before the failing check, other fields zero (validity.c
+ * lists which); years and consistent_with_age are set only on SM_PERIOD_OK. */
 sm_period_status sm_period_check(const char *begin, size_t begin_len,
                                  const char *end, size_t end_len,
                                  const sm_date *birth, const sm_date *at,
@@ -261,8 +265,8 @@ const char *sm_period_status_message(sm_period_status st);
  * bytes written without the NUL.
  *   ID number: first 3 and last 4 kept:   110***********002X
  *   Han name:  first character kept, every other character but the dot
- *              masked: 张*, 欧阳**, 阿**·***
- *   Latin name: first letter kept, other letters masked: Z*** S**
+ *              masked: 张*, 欧***, 阿**·***
+ *   Latin name: first letter kept, other letters masked: Z*** ***
  * Input need not be valid; invalid bytes are masked, never echoed. */
 size_t sm_mask_id(const char *s, size_t len, char *out, size_t cap);
 size_t sm_mask_name(const char *s, size_t len, char *out, size_t cap);
