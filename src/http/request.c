@@ -1,1 +1,423 @@
-/* placeholder: being written */
+/*
+ * request.c — per-request context, request ids, JSON body reading and the
+ * reply helpers (JSON, errors, raw bytes) on top of libmicrohttpd.
+ *
+ * Must never: hand-build JSON (jansson does it), keep a raw ID number or
+ * name (subjects are masked on the way in), or queue two responses.
+ */
+#include "http/request.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ request id */
+
+static pthread_once_t id_once = PTHREAD_ONCE_INIT;
+static uint64_t id_prefix;
+static atomic_uint_fast64_t id_counter;
+
+static void id_init(void)
+{
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        r = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16);
+    }
+    id_prefix = r & 0xffffffffffffULL; /* 48 bits: 12 hex digits */
+}
+
+static bool client_id_ok(const char *s)
+{
+    size_t n = 0;
+    for (; s[n] != '\0'; n++) {
+        char ch = s[n];
+        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+        if (!ok || n >= HTTP_REQUEST_ID_MAX)
+            return false;
+    }
+    return n >= 1;
+}
+
+void request_id_assign(const char *client_value, char out[HTTP_REQUEST_ID_MAX + 1])
+{
+    if (client_value != NULL && client_id_ok(client_value)) {
+        strcpy(out, client_value);
+        return;
+    }
+    pthread_once(&id_once, id_init);
+    uint64_t n = atomic_fetch_add_explicit(&id_counter, 1, memory_order_relaxed) + 1;
+    snprintf(out, HTTP_REQUEST_ID_MAX + 1, "%012llx-%012llx", (unsigned long long)id_prefix,
+             (unsigned long long)(n & 0xffffffffffffULL));
+}
+
+/* -------------------------------------------------------------- lifecycle */
+
+static void remote_address(struct MHD_Connection *conn, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, cap, "unknown");
+    if (ci == NULL || ci->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)(const void *)sa;
+        inet_ntop(AF_INET, &in4->sin_addr, out, (socklen_t)cap);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, out, (socklen_t)cap);
+    }
+}
+
+http_request *request_new(struct MHD_Connection *conn, const char *method, const char *url,
+                          size_t max_body)
+{
+    http_request *req = calloc(1, sizeof *req);
+    if (req == NULL)
+        return NULL;
+    req->path = strdup(url != NULL ? url : "");
+    if (req->path == NULL) {
+        free(req);
+        return NULL;
+    }
+    req->conn = conn;
+    clock_gettime(CLOCK_MONOTONIC, &req->start);
+    if (method != NULL && strlen(method) < sizeof req->method)
+        strcpy(req->method, method);
+    req->max_body = max_body;
+    req->route = "unmatched";
+    request_id_assign(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"),
+                      req->id);
+    remote_address(conn, req->remote, sizeof req->remote);
+    return req;
+}
+
+bool request_body_append(http_request *req, const char *data, size_t len)
+{
+    req->bytes_in += len;
+    if (req->body_too_large)
+        return false;
+    if (req->bytes_in > req->max_body) {
+        req->body_too_large = true;
+        if (req->body != NULL)
+            explicit_bzero(req->body, req->body_cap);
+        free(req->body);
+        req->body = NULL;
+        req->body_len = req->body_cap = 0;
+        return false;
+    }
+    if (!req->buffer_body)
+        return true;
+    if (req->body_len + len + 1 > req->body_cap) {
+        size_t cap = req->body_cap ? req->body_cap : 1024;
+        while (cap < req->body_len + len + 1)
+            cap *= 2;
+        if (cap > req->max_body + 1)
+            cap = req->max_body + 1;
+        /* Not realloc: the old block may hold identity data to be zeroed. */
+        char *nb = malloc(cap);
+        if (nb == NULL)
+            return false;
+        if (req->body != NULL) {
+            memcpy(nb, req->body, req->body_len);
+            explicit_bzero(req->body, req->body_cap);
+            free(req->body);
+        }
+        req->body = nb;
+        req->body_cap = cap;
+    }
+    memcpy(req->body + req->body_len, data, len);
+    req->body_len += len;
+    req->body[req->body_len] = '\0';
+    return true;
+}
+
+void request_free(http_request *req)
+{
+    if (req == NULL)
+        return;
+    if (req->body != NULL) {
+        explicit_bzero(req->body, req->body_cap);
+        free(req->body);
+    }
+    free(req->path);
+    explicit_bzero(req, sizeof *req);
+    free(req);
+}
+
+/* ----------------------------------------------------------------- access */
+
+const char *request_header(const http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+void request_set_subject_id(http_request *req, const char *id, size_t len)
+{
+    sm_mask_id(id, len, req->subject_id, sizeof req->subject_id);
+}
+
+void request_set_subject_name(http_request *req, const char *name, size_t len)
+{
+    sm_mask_name(name, len, req->subject_name, sizeof req->subject_name);
+}
+
+void request_set_verdict(http_request *req, const char *verdict)
+{
+    req->verdict = verdict;
+}
+
+/* ------------------------------------------------------------------ reply */
+
+/* Queue `buf` (malloc'd, ownership passes to MHD even on failure). */
+static int queue(http_request *req, unsigned status, const char *content_type, char *buf,
+                 size_t len, const char *xname, const char *xvalue)
+{
+    if (req->replied) {
+        free(buf);
+        return -1;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(buf);
+        return -1;
+    }
+    bool ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) == MHD_YES &&
+              MHD_add_response_header(resp, "X-Request-Id", req->id) == MHD_YES;
+    if (ok && xname != NULL)
+        ok = MHD_add_response_header(resp, xname, xvalue) == MHD_YES;
+    if (ok && req->draining != NULL && atomic_load(req->draining))
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
+    if (ok)
+        ok = MHD_queue_response(req->conn, status, resp) == MHD_YES;
+    MHD_destroy_response(resp);
+    if (!ok)
+        return -1;
+    req->replied = true;
+    req->status = status;
+    req->bytes_out = len;
+    return 0;
+}
+
+static int reply_json_hdr(http_request *req, unsigned status, json_t *body, const char *xname,
+                          const char *xvalue)
+{
+    if (body == NULL)
+        return -1;
+    if (req->replied) {
+        json_decref(body);
+        return -1;
+    }
+    size_t n = json_dumpb(body, NULL, 0, JSON_COMPACT);
+    char *buf = n > 0 ? malloc(n + 1) : NULL;
+    if (buf == NULL || json_dumpb(body, buf, n, JSON_COMPACT) != n) {
+        free(buf);
+        json_decref(body);
+        return -1;
+    }
+    json_decref(body);
+    buf[n] = '\n';
+    return queue(req, status, "application/json; charset=utf-8", buf, n + 1, xname, xvalue);
+}
+
+int reply_json(http_request *req, unsigned status, json_t *body)
+{
+    return reply_json_hdr(req, status, body, NULL, NULL);
+}
+
+int reply_error_with_header(http_request *req, unsigned status, const char *code,
+                            const char *message, const char *header, const char *value)
+{
+    json_t *msg = json_string(message);
+    if (msg == NULL) {
+        /* Not valid UTF-8 (it quoted client bytes): keep only ASCII. */
+        char *copy = strdup(message);
+        if (copy != NULL) {
+            for (char *p = copy; *p; p++)
+                if ((unsigned char)*p >= 0x80)
+                    *p = '?';
+            msg = json_string(copy);
+            free(copy);
+        }
+        if (msg == NULL)
+            msg = json_string("(message unavailable)");
+    }
+    json_t *body = json_pack("{s:{s:s,s:o,s:s}}", "error", "code", code, "message", msg,
+                             "request_id", req->id);
+    return reply_json_hdr(req, status, body, header, value);
+}
+
+int reply_error(http_request *req, unsigned status, const char *code, const char *message)
+{
+    return reply_error_with_header(req, status, code, message, NULL, NULL);
+}
+
+int reply_bytes(http_request *req, unsigned status, const char *content_type, const void *data,
+                size_t len)
+{
+    char *buf = malloc(len ? len : 1);
+    if (buf == NULL)
+        return -1;
+    if (len)
+        memcpy(buf, data, len);
+    return queue(req, status, content_type, buf, len, NULL, NULL);
+}
+
+/* -------------------------------------------------------------- JSON body */
+
+/* "application/json", case-insensitive, optionally followed by parameters. */
+static bool is_json_content_type(const char *ct)
+{
+    static const char want[] = "application/json";
+    if (ct == NULL)
+        return false;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    if (strncasecmp(ct, want, sizeof want - 1) != 0)
+        return false;
+    ct += sizeof want - 1;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
+json_t *request_json_object(http_request *req)
+{
+    if (!is_json_content_type(request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+        reply_error(req, 415, "unsupported_media_type",
+                    "the request body must be JSON (Content-Type: application/json)");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb(req->body != NULL ? req->body : "", req->body_len,
+                              JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (root == NULL) {
+        char msg[JSON_ERROR_TEXT_LENGTH + 64];
+        snprintf(msg, sizeof msg, "invalid JSON at line %d, column %d: %s", jerr.line,
+                 jerr.column, jerr.text);
+        reply_error(req, 400, "bad_json", msg);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        reply_error(req, 400, "bad_json", "the request body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+static int field_missing(http_request *req, const char *field)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "field '%s' is required", field);
+    reply_error(req, 400, "missing_field", msg);
+    return -1;
+}
+
+static int field_invalid(http_request *req, const char *field, const char *must)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg, "field '%s' must be %s", field, must);
+    reply_error(req, 400, "invalid_field", msg);
+    return -1;
+}
+
+/* Shared head of the getters: 1 = value present in *v, 0 = absent and
+ * optional, -1 = replied. */
+static int field_lookup(http_request *req, json_t *obj, const char *field, bool required,
+                        json_t **v, bool *present)
+{
+    if (present != NULL)
+        *present = false;
+    *v = json_object_get(obj, field);
+    if (*v == NULL || json_is_null(*v)) {
+        if (required)
+            return field_missing(req, field);
+        return 0;
+    }
+    return 1;
+}
+
+int request_field_string(http_request *req, json_t *obj, const char *field, bool required,
+                         const char **out, size_t *len, bool *present)
+{
+    json_t *v;
+    int r = field_lookup(req, obj, field, required, &v, present);
+    if (r <= 0)
+        return r;
+    if (!json_is_string(v))
+        return field_invalid(req, field, "a string");
+    *out = json_string_value(v);
+    if (len != NULL)
+        *len = json_string_length(v);
+    if (present != NULL)
+        *present = true;
+    return 0;
+}
+
+int request_field_bool(http_request *req, json_t *obj, const char *field, bool required,
+                       bool *out, bool *present)
+{
+    json_t *v;
+    int r = field_lookup(req, obj, field, required, &v, present);
+    if (r <= 0)
+        return r;
+    if (!json_is_boolean(v))
+        return field_invalid(req, field, "true or false");
+    *out = json_is_true(v);
+    if (present != NULL)
+        *present = true;
+    return 0;
+}
+
+static int field_date(http_request *req, json_t *obj, const char *field, bool required,
+                      sm_date *out, bool *present, bool iso)
+{
+    json_t *v;
+    int r = field_lookup(req, obj, field, required, &v, present);
+    if (r <= 0)
+        return r;
+    const char *must = iso ? "a date as \"YYYY-MM-DD\"" : "a date as \"YYYYMMDD\"";
+    if (!json_is_string(v))
+        return field_invalid(req, field, must);
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    sm_date d;
+    bool ok = iso ? sm_date_parse_iso(s, n, &d) : sm_date_parse_compact(s, n, &d);
+    if (!ok)
+        return field_invalid(req, field, must);
+    *out = d;
+    if (present != NULL)
+        *present = true;
+    return 0;
+}
+
+int request_field_date_iso(http_request *req, json_t *obj, const char *field, bool required,
+                           sm_date *out, bool *present)
+{
+    return field_date(req, obj, field, required, out, present, true);
+}
+
+int request_field_date_compact(http_request *req, json_t *obj, const char *field,
+                               bool required, sm_date *out, bool *present)
+{
+    return field_date(req, obj, field, required, out, present, false);
+}
+
+void request_tag_result(const http_request *req, json_t *result)
+{
+    if (result != NULL)
+        json_object_set_new(result, "request_id", json_string(req->id));
+}

@@ -1,0 +1,65 @@
+/*
+ * config.h — the server's settings: one table of options, read from an INI
+ * file (inih) and overridden by command-line flags.
+ *
+ * Every option lives in exactly one table (config.c): section, key, flag,
+ * type, default, help text and the field it fills. The defaults, the INI
+ * parser, the flag parser and `serve --help` are all generated from it, so
+ * adding a setting is one field here plus one table line there.
+ *
+ * Must never: print, exit, or read anything but the files it is pointed at
+ * (the config file itself; TLS files are only named here, read by the
+ * server). Errors come back as text in a caller-supplied buffer.
+ *
+ * Ownership: `config` is a plain value (fixed-size buffers, no pointers): copy
+ * it freely, nothing to free. Thread-safety: config_load/config_defaults
+ * touch only their arguments; config_help only writes to its stream.
+ */
+#ifndef SHIMING_CONFIG_CONFIG_H
+#define SHIMING_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONFIG_ADDR_MAX 64   /* bind address text, NUL included */
+#define CONFIG_PATH_MAX 1024 /* file paths, NUL included */
+
+typedef struct config {
+    /* Where the settings came from: "" when no --config was given. */
+    char config_file[CONFIG_PATH_MAX];
+
+    /* [server] */
+    char bind[CONFIG_ADDR_MAX];   /* IPv4 or IPv6 literal, no brackets */
+    unsigned port;                /* 0..65535; 0 = ephemeral */
+    unsigned threads;             /* 1..1024; default: online CPUs */
+    size_t max_body;              /* bytes, 1 B .. 1 GiB */
+    unsigned connection_timeout;  /* seconds of inactivity; 0 = never */
+    unsigned drain_timeout;       /* seconds to let requests finish on stop */
+    char tls_cert[CONFIG_PATH_MAX]; /* PEM file, "" = plain HTTP */
+    char tls_key[CONFIG_PATH_MAX];  /* PEM file, set iff tls_cert is */
+    bool log_requests;            /* one JSON access-log line per request */
+} config;
+
+typedef enum {
+    CONFIG_OK = 0,
+    CONFIG_HELP,   /* --help / -h was given: print config_help(), exit 0 */
+    CONFIG_ERR,    /* usage error: `err` says what and where (file:line or flag) */
+} config_status;
+
+/* Fill `c` with every option's default. */
+void config_defaults(config *c);
+
+/* Defaults, then the INI file named by `--config FILE` (if any), then every
+ * other flag in argv[1..argc-1] (argv[0] is the sub-command's name and is
+ * skipped). Flags are `--flag value` or `--flag=value`; a boolean flag may
+ * stand alone (`--log-requests`, meaning true) or be negated
+ * (`--no-log-requests`). On CONFIG_ERR `err` holds one line naming the file
+ * and line, or the flag, and `c` is unspecified. */
+config_status config_load(config *c, int argc, char **argv, char *err, size_t errlen);
+
+/* Print the usage and every option (flag, INI section/key, type, default,
+ * help), generated from the table. */
+void config_help(FILE *out);
+
+#endif

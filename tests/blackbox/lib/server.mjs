@@ -1,0 +1,175 @@
+// Test helper: start the real `shiming serve` on an ephemeral port, learn the
+// port from its "listening" line, collect its stderr (JSON lines parsed), and
+// stop it with SIGTERM. Every test that starts a server must stop it in its
+// after()/finally, and should assert the exit code is 0 (under the ASan build
+// that also means "no leaks").
+//
+// Must never: pick a fixed port, or leave a child process behind.
+import { spawn } from 'node:child_process';
+
+export const BIN = process.env.SHIMING_BIN ?? 'build/shiming';
+
+const START_TIMEOUT_MS = 20_000;
+
+/**
+ * @param {string[]} args extra arguments after `serve --bind 127.0.0.1 --port 0`
+ * @param {{ env?: object, raw?: boolean }} opts raw: do not add --bind/--port
+ */
+export function startServer(args = [], opts = {}) {
+  const argv = opts.raw ? ['serve', ...args] : ['serve', '--bind', '127.0.0.1', '--port', '0', ...args];
+  const child = spawn(BIN, argv, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...(opts.env ?? {}) },
+  });
+
+  const server = {
+    child,
+    port: 0,
+    tls: false,
+    url: '',
+    stderrText: '',
+    stdoutText: '',
+    /** every stderr line that parsed as JSON, in order */
+    lines: [],
+    /** the access-log lines (those with a request_id) */
+    get accessLog() {
+      return this.lines.filter((l) => typeof l.request_id === 'string' && !l.event);
+    },
+    exited: null,
+    /** resolves with { code, signal } once the process has exited */
+    exit: null,
+    stop,
+    waitForLine,
+  };
+
+  server.exit = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      server.exited = { code, signal };
+      resolve(server.exited);
+    });
+  });
+
+  const waiters = [];
+  let partial = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk) => {
+    server.stderrText += chunk;
+    partial += chunk;
+    let nl;
+    while ((nl = partial.indexOf('\n')) >= 0) {
+      const text = partial.slice(0, nl);
+      partial = partial.slice(nl + 1);
+      let obj = null;
+      try {
+        obj = JSON.parse(text);
+      } catch {
+        continue; // a human message (e.g. a usage error), kept in stderrText
+      }
+      server.lines.push(obj);
+      for (const w of [...waiters]) {
+        if (w.pred(obj)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(obj);
+        }
+      }
+    }
+  });
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk) => {
+    server.stdoutText += chunk;
+  });
+
+  /** Resolve with the first line (already seen or future) matching pred. */
+  function waitForLine(pred, timeoutMs = 10_000) {
+    const seen = server.lines.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const w = { pred, resolve };
+      waiters.push(w);
+      const t = setTimeout(() => {
+        waiters.splice(waiters.indexOf(w), 1);
+        reject(new Error(`no matching stderr line within ${timeoutMs} ms; stderr:\n${server.stderrText}`));
+      }, timeoutMs);
+      t.unref();
+      server.exit.then(() => {
+        if (waiters.includes(w)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          clearTimeout(t);
+          reject(new Error(`server exited (${JSON.stringify(server.exited)}) before the line; stderr:\n${server.stderrText}`));
+        }
+      });
+    });
+  }
+
+  /** SIGTERM (unless already gone) and resolve with { code, signal }. */
+  async function stop(signal = 'SIGTERM', timeoutMs = 20_000) {
+    if (server.exited) return server.exited;
+    child.kill(signal);
+    const timer = new Promise((resolve) => {
+      const t = setTimeout(() => resolve(null), timeoutMs);
+      t.unref();
+    });
+    const r = await Promise.race([server.exit, timer]);
+    if (r === null) {
+      child.kill('SIGKILL');
+      await server.exit;
+      throw new Error(`server did not exit within ${timeoutMs} ms of ${signal}; stderr:\n${server.stderrText}`);
+    }
+    return r;
+  }
+
+  server.ready = waitForLine((l) => l.event === 'listening', START_TIMEOUT_MS).then((l) => {
+    server.port = l.port;
+    server.tls = l.tls;
+    server.url = `${l.tls ? 'https' : 'http'}://127.0.0.1:${l.port}`;
+    return server;
+  });
+  return server;
+}
+
+/** Start and wait until it listens. Rejects (after stopping it) on failure. */
+export async function startReady(args = [], opts = {}) {
+  const s = startServer(args, opts);
+  try {
+    return await s.ready;
+  } catch (e) {
+    await s.stop('SIGKILL').catch(() => {});
+    throw e;
+  }
+}
+
+/** Run `shiming serve ...args` expecting it to exit on its own (usage errors, --help). */
+export function runServe(args, timeoutMs = 20_000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, ['serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c) => (stderr += c));
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`serve ${args.join(' ')} did not exit within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** POST JSON (a value is serialised; a string or bytes are sent as they are). */
+export async function postJson(server, path, body, headers = {}) {
+  const res = await fetch(server.url + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // leave null: the caller asserts
+  }
+  return { res, status: res.status, headers: res.headers, text, json };
+}
