@@ -28,7 +28,12 @@ void api_name_check(http_request *req)
     memset(&normal, 0, sizeof normal);
     sm_name_status st = sm_name_normalise(name, len, &normal);
 
-    request_set_subject_name(req, name, len);
+    /* Mask the normal form when there is one, so that the log shows the
+     * name as the registry would hold it (阿**·***, not 阿****** for 阿卜杜•热合曼). */
+    if (st == SM_NAME_OK)
+        request_set_subject_name(req, normal.text, normal.len);
+    else
+        request_set_subject_name(req, name, len);
     request_set_verdict(req,
                         st == SM_NAME_OK ? "valid" : sm_verdict_code(SM_VERDICT_INVALID_NAME));
 

@@ -447,6 +447,11 @@ describe('the native API on one server', () => {
     assert.equal(l3.verdict, 'valid');
     assert.equal(l3.subject.name, '欧***');
 
+    // The normal form is what is masked: the look-alike dot becomes the middle dot.
+    await postJson(s, '/v1/name/check', { name: '阿卜杜•热合曼' }, { 'x-request-id': 'log-check-3b' });
+    const l3b = await s.waitForLine((x) => x.request_id === 'log-check-3b');
+    assert.equal(l3b.subject.name, '阿**·***');
+
     await get(s, '/healthz', { 'x-request-id': 'log-check-4' });
     const l4 = await s.waitForLine((x) => x.request_id === 'log-check-4');
     assert.equal(l4.verdict, null);
