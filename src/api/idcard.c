@@ -42,10 +42,5 @@ void api_idcard_parse(http_request *req)
     json_t *result = render_id_result(id, id_len, st, &info);
     explicit_bzero(&info, sizeof info);
     json_decref(body);
-    if (result == NULL) {
-        reply_error(req, 500, "internal", "out of memory");
-        return;
-    }
-    request_tag_result(req, result);
-    reply_json(req, 200, result);
+    reply_result(req, result);
 }

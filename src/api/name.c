@@ -40,10 +40,5 @@ void api_name_check(http_request *req)
     json_t *result = render_name_result(name, len, st, &normal);
     explicit_bzero(&normal, sizeof normal);
     json_decref(body);
-    if (result == NULL) {
-        reply_error(req, 500, "internal", "out of memory");
-        return;
-    }
-    request_tag_result(req, result);
-    reply_json(req, 200, result);
+    reply_result(req, result);
 }

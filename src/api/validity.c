@@ -68,13 +68,7 @@ void api_validity_check(http_request *req)
     request_set_verdict(
         req, st == SM_PERIOD_OK ? "valid" : sm_verdict_code(SM_VERDICT_INVALID_PERIOD));
 
-    json_t *result = render_period_result(st, &period);
-    if (result == NULL) {
-        reply_error(req, 500, "internal", "out of memory");
-        goto done;
-    }
-    request_tag_result(req, result);
-    reply_json(req, 200, result);
+    reply_result(req, render_period_result(st, &period));
 done:
     json_decref(body);
 }

@@ -20,6 +20,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/errbuf.h"
+
 typedef enum {
     OPT_ADDRESS, /* IPv4 / IPv6 literal (brackets allowed, stripped) */
     OPT_PATH,    /* file path; "" = none */
@@ -80,18 +82,6 @@ static const config_option options[] = {
 
 /* ---------------------------------------------------------------- helpers */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static const char *type_name(opt_type t)
 {

@@ -416,8 +416,10 @@ int request_field_date_compact(http_request *req, json_t *obj, const char *field
     return field_date(req, obj, field, required, out, present, false);
 }
 
-void request_tag_result(const http_request *req, json_t *result)
+int reply_result(http_request *req, json_t *result)
 {
-    if (result != NULL)
-        json_object_set_new(result, "request_id", json_string(req->id));
+    if (result == NULL)
+        return reply_error(req, 500, "internal", "out of memory");
+    json_object_set_new(result, "request_id", json_string(req->id));
+    return reply_json(req, 200, result);
 }

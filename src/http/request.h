@@ -148,7 +148,9 @@ int request_field_date_iso(http_request *req, json_t *obj, const char *field, bo
 int request_field_date_compact(http_request *req, json_t *obj, const char *field,
                                bool required, sm_date *out, bool *present);
 
-/* Add "request_id" to a result object (helper for handlers). */
-void request_tag_result(const http_request *req, json_t *result);
+/* The usual 200 answer of a handler: adds "request_id" to `result` and
+ * replies with it, stealing the reference; a NULL `result` (allocation
+ * failure upstream) becomes a 500 `internal`. Returns as reply_json. */
+int reply_result(http_request *req, json_t *result);
 
 #endif
