@@ -1,24 +1,36 @@
 /*
- * routes.h — the native API's routing table and its handlers.
+ * routes.h — the native API's routing table, its handlers, and the context
+ * they share (the registry).
  *
  * The table (routes.c) is the single place that maps (method, path) to a
  * handler and a route name; adding an endpoint is one table line plus its
- * handler. Unknown paths get 404 not_found; a known path with another method
- * gets 405 method_not_allowed with an Allow header. HEAD is served by a GET
- * route (libmicrohttpd drops the body).
+ * handler (and its description in src/api/openapi.json: tests/unit/
+ * test_openapi.c fails when the two differ). Unknown paths get 404
+ * not_found; a known path with another method gets 405 method_not_allowed
+ * with an Allow header. HEAD is served by a GET route (libmicrohttpd drops
+ * the body).
  *
  * Thread-safety: the table is constant; routes_resolve and every handler may
- * run on many threads at once. Must never: allocate or fail in
- * routes_resolve, or let a handler reply with anything but the stable error
- * codes of request.h's helpers (missing_field, invalid_field, bad_json, …).
+ * run on many threads at once. The api_context is set up once by `serve`
+ * before the server starts and torn down after it has stopped; in between
+ * its only mutable part is the registry pointer, published once (atomically)
+ * when a registry that was unavailable at start could be opened.
+ *
+ * Must never: allocate or fail in routes_resolve, or let a handler reply
+ * with anything but the stable error codes of request.h's helpers
+ * (missing_field, invalid_field, bad_json, …).
  */
 #ifndef SHIMING_API_ROUTES_H
 #define SHIMING_API_ROUTES_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
+#include "config/config.h"
+#include "crypto/server_key.h"
 #include "http/request.h"
 #include "http/server.h"
+#include "registry/registry.h"
 
 typedef struct {
     const char *method; /* "GET", "POST", … */
@@ -30,13 +42,60 @@ typedef struct {
 /* The resolver for http_server_start(). */
 void routes_resolve(const char *method, const char *path, http_route *out);
 
-/* The table, for listing (e.g. pre-registering metric labels). */
+/* The table (constant, static storage), for listing: metric labels, the
+ * OpenAPI consistency test. */
 const route *routes_table(size_t *count);
 
-/* Handlers (one file each under src/api/, except metrics in src/http/). */
+/* ------------------------------------------------------------ context */
+
+/*
+ * What handlers share, reached through req->ctx (http_server_start's `ctx`).
+ * Owned by `serve`: api_context_init before the server starts,
+ * api_context_destroy after it has stopped.
+ *
+ * The registry is normally opened at start and handed over. When it could
+ * not be opened at start only because it was unavailable (locked, busy),
+ * `serve` hands over the options instead, and the first request that needs
+ * the registry opens it (one thread at a time, at most every 250 ms; the
+ * others answer registry_unavailable meanwhile).
+ */
+typedef struct {
+    _Atomic(registry *) reg;        /* NULL until open */
+    bool can_reopen;                /* reopen_opt/key are set */
+    reg_options reopen_opt;         /* path points to db below */
+    char db[CONFIG_PATH_MAX];
+    sm_key key;                     /* kept only for a later open; zeroed at destroy */
+    atomic_flag opening;            /* one open attempt at a time */
+    _Atomic long long next_try_ns;  /* CLOCK_MONOTONIC: no attempt before this */
+} api_context;
+
+/* `reg` (may be NULL) becomes the context's; when it is NULL and `opt` is
+ * given (with opt->key), later requests try registry_open(opt) themselves
+ * (the options, path and key are copied). */
+void api_context_init(api_context *ctx, registry *reg, const reg_options *opt);
+
+/* The registry, or NULL when it is (still) unavailable. Thread-safe; may
+ * take up to the registry's busy timeout when it tries to open it. */
+registry *api_context_registry(api_context *ctx);
+
+/* Close the registry (if open) and zero the key. No request may be running. */
+void api_context_destroy(api_context *ctx);
+
+/* ------------------------------------------------------------ handlers */
+
+/* One file each under src/api/, except metrics in src/http/. */
 void api_health(http_request *req);          /* GET  /healthz */
+void api_openapi(http_request *req);         /* GET  /openapi.json */
 void api_idcard_parse(http_request *req);    /* POST /v1/idcard/parse */
 void api_name_check(http_request *req);      /* POST /v1/name/check */
 void api_validity_check(http_request *req);  /* POST /v1/validity/check */
+void api_verify_id2(http_request *req);      /* POST /v1/verify/id2 */
+void api_verify_id4(http_request *req);      /* POST /v1/verify/id4 */
+
+/* The OpenAPI 3.0.3 description of this API (src/api/openapi.json), embedded
+ * at build time by tools/embed.py: UTF-8 JSON, NUL-terminated, `_len` bytes
+ * without the NUL. */
+extern const char sm_openapi_json[];
+extern const size_t sm_openapi_json_len;
 
 #endif

@@ -14,4 +14,10 @@ int cmd_idcard(int argc, char **argv);
 /* shiming serve [--config FILE] [--bind ADDR] [--port N] ... */
 int cmd_serve(int argc, char **argv);
 
+/* shiming registry import|stats|delete [--config FILE] [--db PATH] [--key-file PATH] ... */
+int cmd_registry(int argc, char **argv);
+
+/* shiming demo-data --count N --seed S --out DIR */
+int cmd_demo_data(int argc, char **argv);
+
 #endif

@@ -18,6 +18,8 @@ static const struct {
 } commands[] = {
     {"serve", cmd_serve, "run the HTTP server (see `shiming serve --help`)"},
     {"idcard", cmd_idcard, "check ID numbers: `shiming idcard check [--json] ID...`"},
+    {"registry", cmd_registry, "the authoritative records: import, stats, delete"},
+    {"demo-data", cmd_demo_data, "write a synthetic registry and test cases"},
 };
 
 static void usage(FILE *f)
@@ -26,8 +28,8 @@ static void usage(FILE *f)
                "usage: shiming COMMAND [ARGS...]\n\ncommands:\n",
             SHIMING_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "  %-8s %s\n", "version", "print the version");
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-10s %s\n", "version", "print the version");
 }
 
 int main(int argc, char **argv)

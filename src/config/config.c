@@ -76,6 +76,20 @@ static const config_option options[] = {
     {"server", "log_requests", "log-requests", OPT_BOOL, "true",
      "Write one JSON access-log line per request on stderr.",
      FIELD(log_requests), 0, 0, 0},
+    {"server", "demo", "demo", OPT_BOOL, "false",
+     "Demo mode: if the registry is empty, fill it with the demo identities "
+     "(see docs/registry.md).",
+     FIELD(demo), 0, 0, 0},
+    {"registry", "db", "db", OPT_PATH, "var/registry.db",
+     "The registry's SQLite file (created if missing).",
+     FIELD(db), 0, 0, 0},
+    {"registry", "key_file", "key-file", OPT_PATH, "var/server.key",
+     "The server key: created on first start (mode 0600). Back it up apart from the "
+     "database; without it the registry cannot be used.",
+     FIELD(key_file), 0, 0, 0},
+    {"registry", "busy_timeout_ms", "busy-timeout-ms", OPT_UINT, "1000",
+     "Longest wait on a locked registry before answering registry_unavailable.",
+     FIELD(busy_timeout_ms), 1, 60000, 0},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
@@ -398,6 +412,24 @@ static bool load_file(config *c, const char *path, char *err, size_t errlen)
                 "%s:%d: syntax error (expected [section], key = value, or a ; comment)",
                 path, rc);
     return false;
+}
+
+bool config_load_file(config *c, const char *path, char *err, size_t errlen)
+{
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (path == NULL || path[0] == '\0') {
+        set_err(err, errlen, "--config: needs a file name");
+        return false;
+    }
+    if (strlen(path) >= sizeof c->config_file) {
+        set_err(err, errlen, "--config: path is too long");
+        return false;
+    }
+    if (!load_file(c, path, err, errlen))
+        return false;
+    strcpy(c->config_file, path);
+    return true;
 }
 
 /* ----------------------------------------------------------------- flags */

@@ -39,6 +39,12 @@ typedef struct config {
     char tls_cert[CONFIG_PATH_MAX]; /* PEM file, "" = plain HTTP */
     char tls_key[CONFIG_PATH_MAX];  /* PEM file, set iff tls_cert is */
     bool log_requests;            /* one JSON access-log line per request */
+    bool demo;                    /* fill an empty registry with demo data on start */
+
+    /* [registry] */
+    char db[CONFIG_PATH_MAX];       /* SQLite file of the registry */
+    char key_file[CONFIG_PATH_MAX]; /* server key (created on first start, mode 0600) */
+    unsigned busy_timeout_ms;       /* longest wait on a locked store */
 } config;
 
 typedef enum {
@@ -57,6 +63,13 @@ void config_defaults(config *c);
  * (`--no-log-requests`). On CONFIG_ERR `err` holds one line naming the file
  * and line, or the flag, and `c` is unspecified. */
 config_status config_load(config *c, int argc, char **argv, char *err, size_t errlen);
+
+/* Read the INI file at `path` on top of what `c` already holds (call
+ * config_defaults first for a fresh config), exactly as `--config` does,
+ * and record the path in c->config_file. For commands that use only some of
+ * the settings and parse their own flags (`shiming registry`). On false
+ * `err` names the file and line; `c` is then unspecified. */
+bool config_load_file(config *c, const char *path, char *err, size_t errlen);
 
 /* Print the usage and every option (flag, INI section/key, type, default,
  * help), generated from the table. */

@@ -10,7 +10,10 @@
  * Thread-safety: all functions may be called from any thread.
  * Must never: write a raw ID number or name (requests carry only masked
  * subjects; paths of unmatched routes are scrubbed of digits and non-ASCII),
- * or hand-build JSON (jansson does it).
+ * or write a line that is not valid JSON. Events are built with jansson; the
+ * access-log line, on every request's path, by a small writer in
+ * accesslog.c with jansson's exact string escaping (no allocation, the
+ * timestamp's seconds cached per thread).
  */
 #ifndef SHIMING_HTTP_ACCESSLOG_H
 #define SHIMING_HTTP_ACCESSLOG_H

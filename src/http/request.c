@@ -2,8 +2,10 @@
  * request.c — per-request context, request ids, JSON body reading and the
  * reply helpers (JSON, errors, raw bytes) on top of libmicrohttpd.
  *
- * Must never: hand-build JSON (jansson does it), keep a raw ID number or
- * name (subjects are masked on the way in), or queue two responses.
+ * Must never: keep a raw ID number or name (subjects are masked on the way
+ * in), queue two responses, or write JSON other than what jansson would
+ * (http_json_write serialises jansson values with jansson's exact output,
+ * faster; tests compare the two).
  */
 #include "http/request.h"
 
@@ -58,8 +60,17 @@ void request_id_assign(const char *client_value, char out[HTTP_REQUEST_ID_MAX + 
     }
     pthread_once(&id_once, id_init);
     uint64_t n = atomic_fetch_add_explicit(&id_counter, 1, memory_order_relaxed) + 1;
-    snprintf(out, HTTP_REQUEST_ID_MAX + 1, "%012llx-%012llx", (unsigned long long)id_prefix,
-             (unsigned long long)(n & 0xffffffffffffULL));
+    /* "%012llx-%012llx" of (prefix, n mod 2^48), without printf's cost. */
+    static const char hex[] = "0123456789abcdef";
+    uint64_t a = id_prefix, b = n & 0xffffffffffffULL;
+    for (int i = 11; i >= 0; i--) {
+        out[i] = hex[a & 0xf];
+        out[13 + i] = hex[b & 0xf];
+        a >>= 4;
+        b >>= 4;
+    }
+    out[12] = '-';
+    out[25] = '\0';
 }
 
 /* -------------------------------------------------------------- lifecycle */
@@ -179,6 +190,187 @@ void request_set_verdict(http_request *req, const char *verdict)
     req->verdict = verdict;
 }
 
+/* --------------------------------------------------------------- JSON out */
+
+typedef struct {
+    char *buf;
+    size_t cap;
+    size_t len; /* bytes needed so far; written only while within cap */
+} json_out;
+
+static void out_put(json_out *o, const char *s, size_t n)
+{
+    if (o->len < o->cap) {
+        size_t room = o->cap - o->len;
+        memcpy(o->buf + o->len, s, n < room ? n : room);
+    }
+    o->len += n;
+}
+
+#define OUT_LIT(o, lit) out_put((o), (lit), sizeof(lit) - 1)
+
+/* Length of the valid UTF-8 sequence at s (2..4), or 0 if invalid (strict:
+ * no overlongs, no surrogates, nothing above U+10FFFF). s[0] >= 0x80. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return len;
+}
+
+static void out_string(json_out *o, const char *str, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF"; /* jansson writes \u%04X */
+    const unsigned char *p = (const unsigned char *)str;
+    size_t run = 0; /* p[0..run) is copied as it is */
+    OUT_LIT(o, "\"");
+    while (run < n) {
+        unsigned char c = p[run];
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            run++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t k = utf8_seq(p + run, n - run);
+            if (k != 0) {
+                run += k;
+                continue;
+            }
+        }
+        out_put(o, (const char *)p, run);
+        p += run;
+        n -= run;
+        run = 0;
+        switch (c) {
+        case '"': OUT_LIT(o, "\\\""); break;
+        case '\\': OUT_LIT(o, "\\\\"); break;
+        case '\b': OUT_LIT(o, "\\b"); break;
+        case '\f': OUT_LIT(o, "\\f"); break;
+        case '\n': OUT_LIT(o, "\\n"); break;
+        case '\r': OUT_LIT(o, "\\r"); break;
+        case '\t': OUT_LIT(o, "\\t"); break;
+        default:
+            if (c < 0x20) {
+                char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+                out_put(o, esc, sizeof esc);
+            } else {
+                OUT_LIT(o, "\xEF\xBF\xBD"); /* an invalid UTF-8 byte */
+            }
+            break;
+        }
+        p++;
+        n--;
+    }
+    out_put(o, (const char *)p, run);
+    OUT_LIT(o, "\"");
+}
+
+static void out_integer(json_out *o, json_int_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    unsigned long long m = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[--i] = (char)('0' + m % 10);
+        m /= 10;
+    } while (m != 0);
+    if (v < 0)
+        tmp[--i] = '-';
+    out_put(o, tmp + i, sizeof tmp - i);
+}
+
+static bool out_value(json_out *o, const json_t *v, int depth)
+{
+    if (v == NULL || depth > 64)
+        return false;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *val;
+        bool first = true;
+        OUT_LIT(o, "{");
+        /* json_object_foreach wants a non-const object; it does not modify it. */
+        json_t *obj = (json_t *)(uintptr_t)v;
+        json_object_foreach(obj, key, val) {
+            if (!first)
+                OUT_LIT(o, ",");
+            first = false;
+            out_string(o, key, strlen(key));
+            OUT_LIT(o, ":");
+            if (!out_value(o, val, depth + 1))
+                return false;
+        }
+        OUT_LIT(o, "}");
+        return true;
+    }
+    case JSON_ARRAY: {
+        OUT_LIT(o, "[");
+        for (size_t i = 0, n = json_array_size(v); i < n; i++) {
+            if (i > 0)
+                OUT_LIT(o, ",");
+            if (!out_value(o, json_array_get(v, i), depth + 1))
+                return false;
+        }
+        OUT_LIT(o, "]");
+        return true;
+    }
+    case JSON_STRING:
+        out_string(o, json_string_value(v), json_string_length(v));
+        return true;
+    case JSON_INTEGER:
+        out_integer(o, json_integer_value(v));
+        return true;
+    case JSON_REAL: { /* rare here: jansson's own formatting */
+        char tmp[64];
+        size_t k = json_dumpb(v, tmp, sizeof tmp, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (k == 0 || k > sizeof tmp)
+            return false;
+        out_put(o, tmp, k);
+        return true;
+    }
+    case JSON_TRUE: OUT_LIT(o, "true"); return true;
+    case JSON_FALSE: OUT_LIT(o, "false"); return true;
+    case JSON_NULL: OUT_LIT(o, "null"); return true;
+    }
+    return false;
+}
+
+size_t http_json_write(const json_t *v, char *buf, size_t cap)
+{
+    json_out o = {buf, cap, 0};
+    return out_value(&o, v, 0) ? o.len : 0;
+}
+
+size_t http_json_string(const char *s, size_t len, char *buf, size_t cap)
+{
+    json_out o = {buf, cap, 0};
+    out_string(&o, s, len);
+    return o.len;
+}
+
 /* ------------------------------------------------------------------ reply */
 
 /* Queue `buf` (malloc'd, ownership passes to MHD even on failure). */
@@ -220,14 +412,22 @@ static int reply_json_hdr(http_request *req, unsigned status, json_t *body, cons
         json_decref(body);
         return -1;
     }
-    size_t n = json_dumpb(body, NULL, 0, JSON_COMPACT);
+    /* One serialisation into the stack for the usual small answer; a second
+     * one, straight into the heap, only for a large one. */
+    char stackbuf[4096];
+    size_t n = http_json_write(body, stackbuf, sizeof stackbuf);
     char *buf = n > 0 ? malloc(n + 1) : NULL;
-    if (buf == NULL || json_dumpb(body, buf, n, JSON_COMPACT) != n) {
+    bool ok = buf != NULL;
+    if (ok && n <= sizeof stackbuf)
+        memcpy(buf, stackbuf, n);
+    else if (ok)
+        ok = http_json_write(body, buf, n) == n;
+    explicit_bzero(stackbuf, n < sizeof stackbuf ? n : sizeof stackbuf); /* identity data */
+    json_decref(body);
+    if (!ok) {
         free(buf);
-        json_decref(body);
         return -1;
     }
-    json_decref(body);
     buf[n] = '\n';
     return queue(req, status, "application/json; charset=utf-8", buf, n + 1, xname, xvalue);
 }
@@ -416,10 +616,19 @@ int request_field_date_compact(http_request *req, json_t *obj, const char *field
     return field_date(req, obj, field, required, out, present, false);
 }
 
-int reply_result(http_request *req, json_t *result)
+int reply_result_with(http_request *req, unsigned status, json_t *result, const char *header,
+                      const char *value)
 {
     if (result == NULL)
         return reply_error(req, 500, "internal", "out of memory");
-    json_object_set_new(result, "request_id", json_string(req->id));
-    return reply_json(req, 200, result);
+    if (json_object_set_new(result, "request_id", json_string(req->id)) != 0) {
+        json_decref(result);
+        return reply_error(req, 500, "internal", "out of memory");
+    }
+    return reply_json_hdr(req, status, result, header, value);
+}
+
+int reply_result(http_request *req, json_t *result)
+{
+    return reply_result_with(req, 200, result, NULL, NULL);
 }

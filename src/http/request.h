@@ -50,6 +50,7 @@ struct http_request {
     bool buffer_body;               /* router: keep the body (else count only) */
     size_t route_slot;              /* metrics slot of `route` */
     const atomic_bool *draining;    /* server stopping: replies close the connection */
+    void *ctx;                      /* the application's shared context (borrowed) */
 
     char *body;                     /* owned; NUL-terminated for convenience */
     size_t body_len;
@@ -124,6 +125,23 @@ int reply_error_with_header(http_request *req, unsigned status, const char *code
 int reply_bytes(http_request *req, unsigned status, const char *content_type, const void *data,
                 size_t len);
 
+/* ------------------------------------------------------------ JSON out */
+
+/* Write `v` as compact JSON into buf (capacity cap): byte for byte what
+ * json_dumpb(v, JSON_COMPACT | JSON_ENCODE_ANY) writes (keys in insertion
+ * order, jansson's string escaping), but in one pass, without allocating
+ * or printf. Returns the length the text needs (written in full iff it is
+ * <= cap), or 0 when it cannot be written (NULL, or nested deeper than 64).
+ * A string holding invalid UTF-8 (jansson's checked constructors never make
+ * one) gets U+FFFD for each bad byte, where jansson would fail. Thread-safe. */
+size_t http_json_write(const json_t *v, char *buf, size_t cap);
+
+/* Write s[0..len) as a JSON string literal, quotes included, with the same
+ * escaping ('"', '\\' and control characters escaped; UTF-8 kept; invalid
+ * bytes become U+FFFD, so the result is always valid JSON). Returns the
+ * bytes needed, as http_json_write. */
+size_t http_json_string(const char *s, size_t len, char *buf, size_t cap);
+
 /* ------------------------------------------------------------ JSON body */
 
 /* The body as a JSON object (new reference: json_decref it), or NULL after
@@ -152,5 +170,11 @@ int request_field_date_compact(http_request *req, json_t *obj, const char *field
  * replies with it, stealing the reference; a NULL `result` (allocation
  * failure upstream) becomes a 500 `internal`. Returns as reply_json. */
 int reply_result(http_request *req, json_t *result);
+
+/* Same with another status and an optional extra header (`header` NULL for
+ * none), e.g. 503 with Retry-After for a result that says the registry is
+ * unavailable. */
+int reply_result_with(http_request *req, unsigned status, json_t *result, const char *header,
+                      const char *value);
 
 #endif

@@ -37,6 +37,7 @@ struct http_server {
     int listen_fd;          /* ours until quiesced or handed to MHD_stop_daemon */
     config cfg;
     http_resolver resolve;
+    void *ctx;              /* the application's, borrowed: req->ctx */
     char *tls_cert_pem;     /* kept until stop: MHD may refer to them */
     char *tls_key_pem;
     size_t tls_key_len;
@@ -117,6 +118,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (req == NULL)
             return MHD_NO;
         req->draining = &srv->draining;
+        req->ctx = srv->ctx;
         *con_cls = req;
         atomic_fetch_add(&srv->in_flight, 1);
         metrics_in_flight_add(1);
@@ -297,7 +299,7 @@ static void free_server(http_server *srv)
     free(srv);
 }
 
-http_server_status http_server_start(const config *cfg, http_resolver resolve,
+http_server_status http_server_start(const config *cfg, http_resolver resolve, void *ctx,
                                      http_server **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -308,6 +310,7 @@ http_server_status http_server_start(const config *cfg, http_resolver resolve,
     }
     srv->cfg = *cfg;
     srv->resolve = resolve;
+    srv->ctx = ctx;
     srv->listen_fd = -1;
     atomic_init(&srv->draining, false);
     atomic_init(&srv->in_flight, 0);

@@ -46,8 +46,10 @@ typedef void (*http_resolver)(const char *method, const char *path, http_route *
 typedef struct http_server http_server;
 
 /* Bind, listen, start the daemon, and print the "listening" event line.
- * `cfg` is copied. On failure `err` says why and *out is NULL. */
-http_server_status http_server_start(const config *cfg, http_resolver resolve,
+ * `cfg` is copied. `ctx` (borrowed, may be NULL) is handed to every request
+ * as req->ctx: the application's shared state; it must outlive the server.
+ * On failure `err` says why and *out is NULL. */
+http_server_status http_server_start(const config *cfg, http_resolver resolve, void *ctx,
                                      http_server **out, char *err, size_t errlen);
 
 /* The bound port (the real one when the configured port was 0). */

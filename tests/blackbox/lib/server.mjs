@@ -4,19 +4,50 @@
 // after()/finally, and should assert the exit code is 0 (under the ASan build
 // that also means "no leaks").
 //
-// Must never: pick a fixed port, or leave a child process behind.
+// Every server gets a registry of its own: a fresh temporary directory with
+// `--db DIR/registry.db --key-file DIR/server.key`, removed once the process
+// has exited, unless the test passes --db / --key-file itself (or
+// { registry: false }).
+//
+// Must never: pick a fixed port, leave a child process behind, or create
+// files in the source tree (the serve defaults, var/…, are relative to it).
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export const BIN = process.env.SHIMING_BIN ?? 'build/shiming';
 
 const START_TIMEOUT_MS = 20_000;
 
+const hasFlag = (args, flag) => args.some((a) => a === flag || a.startsWith(flag + '='));
+
+/**
+ * A temporary registry for a server about to start: the flags to pass and a
+ * cleanup function, or no flags when the test brings its own registry.
+ * @param {string[]} args
+ * @param {{ registry?: boolean }} opts
+ */
+export function registryArgs(args, opts = {}) {
+  if (opts.registry === false || hasFlag(args, '--db') || hasFlag(args, '--key-file'))
+    return { args: [], dir: null, cleanup: () => {} };
+  const dir = mkdtempSync(join(tmpdir(), 'shiming-serve-'));
+  return {
+    args: ['--db', join(dir, 'registry.db'), '--key-file', join(dir, 'server.key')],
+    dir,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
 /**
  * @param {string[]} args extra arguments after `serve --bind 127.0.0.1 --port 0`
- * @param {{ env?: object, raw?: boolean }} opts raw: do not add --bind/--port
+ * @param {{ env?: object, raw?: boolean, registry?: boolean }} opts raw: do not add
+ *   --bind/--port; registry: false: do not add a temporary --db/--key-file
  */
 export function startServer(args = [], opts = {}) {
-  const argv = opts.raw ? ['serve', ...args] : ['serve', '--bind', '127.0.0.1', '--port', '0', ...args];
+  const reg = registryArgs(args, opts);
+  const argv = opts.raw ? ['serve', ...reg.args, ...args]
+    : ['serve', '--bind', '127.0.0.1', '--port', '0', ...reg.args, ...args];
   const child = spawn(BIN, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...(opts.env ?? {}) },
@@ -24,6 +55,8 @@ export function startServer(args = [], opts = {}) {
 
   const server = {
     child,
+    /** the temporary directory holding this server's registry, or null */
+    dir: reg.dir,
     port: 0,
     tls: false,
     url: '',
@@ -45,6 +78,7 @@ export function startServer(args = [], opts = {}) {
   server.exit = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
       server.exited = { code, signal };
+      reg.cleanup();
       resolve(server.exited);
     });
   });
@@ -138,10 +172,13 @@ export async function startReady(args = [], opts = {}) {
   }
 }
 
-/** Run `shiming serve ...args` expecting it to exit on its own (usage errors, --help). */
-export function runServe(args, timeoutMs = 20_000) {
+/** Run `shiming serve ...args` expecting it to exit on its own (usage errors, --help).
+ * A temporary registry is added (before `args`) as for startServer. */
+export function runServe(args, timeoutMs = 20_000, opts = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const reg = registryArgs(args, opts);
+    const child = spawn(BIN, ['serve', ...reg.args, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.on('exit', () => reg.cleanup());
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c));

@@ -1,0 +1,1388 @@
+/*
+ * registry_sqlite.c — the registry (registry.h) on SQLite in WAL mode: the
+ * schema and its migrations, the read-connection pool for lookups, the one
+ * writer connection for imports and erasure, and the key fingerprint check.
+ *
+ * SQL is kept portable (plain tables of INTEGER/BLOB/TEXT, INSERT …
+ * RETURNING, INSERT … ON CONFLICT … DO UPDATE, no SQLite-only functions in
+ * queries) so that a PostgreSQL backend can run the same statements; only
+ * the PRAGMAs and BEGIN IMMEDIATE are SQLite's own.
+ *
+ * Must never: store, log or keep an ID number or a name in plaintext (only
+ * their keyed hashes reach SQL); wait on a lock longer than the busy
+ * timeout; let a reader see part of a batch (every lookup is one SELECT,
+ * i.e. one snapshot; stats run in one read transaction).
+ */
+#include "registry/registry.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+
+#include "common/errbuf.h"
+
+#define DEFAULT_READERS 4
+#define DEFAULT_BUSY_MS 1000
+#define MAX_READERS 256
+
+/* ---------------------------------------------------------------- schema */
+
+/* Migration N brings a store from version N-1 to N. Append only: never edit
+ * a released step; each runs inside the open's write transaction, so a
+ * store is at one version or the next, never in between. */
+static const char *const migrations[] = {
+    /* 1: persons and their cards. Card dates are YYYYMMDD integers;
+     * valid_to 0 means long-term. Issuing authorities are a separate table
+     * (a few thousand distinct texts shared by millions of cards). */
+    "CREATE TABLE persons ("
+    "  id INTEGER PRIMARY KEY,"
+    "  id_hash BLOB NOT NULL UNIQUE,"
+    "  name_hash BLOB NOT NULL,"
+    "  hukou INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE authorities ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE"
+    ");"
+    "CREATE TABLE cards ("
+    "  person_id INTEGER NOT NULL REFERENCES persons(id),"
+    "  valid_from INTEGER NOT NULL,"
+    "  valid_to INTEGER NOT NULL,"
+    "  authority_id INTEGER NOT NULL REFERENCES authorities(id),"
+    "  lost INTEGER NOT NULL,"
+    "  PRIMARY KEY (person_id, valid_from)"
+    ");",
+    /* 2: store metadata (the server key's fingerprint, creation time), and
+     * an index of lost cards so that counting them does not scan every card. */
+    "CREATE TABLE meta ("
+    "  key TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL"
+    ");"
+    "CREATE INDEX cards_lost ON cards (person_id) WHERE lost = 1;",
+};
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* Bookkeeping of applied migrations; created before anything else. */
+static const char sql_bootstrap[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    "  version INTEGER PRIMARY KEY,"
+    "  applied_at INTEGER NOT NULL"
+    ")";
+
+static const char sql_lookup[] =
+    "SELECT p.name_hash, p.hukou, c.valid_from, c.valid_to, c.lost, a.name"
+    " FROM persons p"
+    " LEFT JOIN cards c ON c.person_id = p.id"
+    " LEFT JOIN authorities a ON a.id = c.authority_id"
+    " WHERE p.id_hash = ?1"
+    " ORDER BY c.valid_from DESC";
+
+/* ------------------------------------------------------------ structures */
+
+typedef struct {
+    sqlite3 *db;
+    sqlite3_stmt *lookup;
+} reader;
+
+struct registry {
+    char *path;
+    bool read_only;
+    unsigned busy_ms;
+    int store_version;
+    char fingerprint[17];
+    sm_hmac *id_mac;   /* sub-key "registry/id-number" */
+    sm_hmac *name_mac; /* sub-key "registry/name" */
+
+    sqlite3 *wdb;                /* the writer connection; NULL when read_only */
+    pthread_mutex_t write_lock;  /* one reg_writer / delete at a time */
+
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_cond;    /* a reader was returned */
+    reader *readers;
+    unsigned n_readers;
+    unsigned *free_idx;          /* stack of free reader indexes */
+    unsigned n_free;
+};
+
+/* A tiny open-addressing map: authority text -> authorities.id, so that
+ * an import does not query the authorities table for every card. */
+#define AUTH_CACHE_MAX 65536
+typedef struct {
+    char *text; /* owned; NULL = empty slot */
+    int64_t id;
+} auth_slot;
+
+struct reg_writer {
+    registry *r;
+    bool in_txn;
+    sqlite3_stmt *sel_person, *ins_person, *upd_person;
+    sqlite3_stmt *sel_card, *ins_card, *upd_card;
+    sqlite3_stmt *sel_auth, *ins_auth;
+
+    /* Try inserting a person before looking it up: right while the
+     * persons being put are new (a first import), switched off as soon as
+     * one is found (a re-import), on again when one is new. */
+    bool insert_first;
+
+    /* The person of the previous put (hashes only, no plaintext), so that
+     * consecutive cards of one person cost no person lookup. */
+    bool have_last;
+    uint8_t last_id_hash[SM_HASH_BYTES];
+    uint8_t last_name_hash[SM_HASH_BYTES];
+    int64_t last_person_id;
+    int last_hukou;
+    /* When that person was inserted by this writer: the valid_from dates of
+     * its cards so far (so new cards need no lookup); n_new_cards < 0 when
+     * unknown (an existing person, or too many to track). */
+    int n_new_cards;
+    int32_t new_cards[REG_MAX_CARDS * 2];
+
+    auth_slot *auth;
+    size_t auth_cap, auth_n;
+};
+
+/* --------------------------------------------------------------- helpers */
+
+const char *reg_status_message(reg_status st)
+{
+    switch (st) {
+    case REG_OK: return "ok";
+    case REG_NOT_FOUND: return "no such person in the registry";
+    case REG_UNAVAILABLE: return "the registry is unavailable (missing, locked, or unreadable)";
+    case REG_ERR_KEY: return "the registry was created with another server key";
+    case REG_ERR_SCHEMA: return "the registry's schema is newer than this program";
+    case REG_ERR_INVALID: return "invalid record";
+    case REG_ERR_NOMEM: return "out of memory";
+    }
+    return "unknown registry status";
+}
+
+static reg_status map_sqlite(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return REG_OK;
+    case SQLITE_NOMEM:
+        return REG_ERR_NOMEM;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_TOOBIG:
+        return REG_ERR_INVALID;
+    default: /* BUSY, LOCKED, IOERR, CORRUPT, NOTADB, CANTOPEN, FULL, … */
+        return REG_UNAVAILABLE;
+    }
+}
+
+static int64_t date_to_int(sm_date d)
+{
+    return (int64_t)d.year * 10000 + d.month * 100 + d.day;
+}
+
+static bool int_to_date(int64_t v, sm_date *out)
+{
+    if (v < 10101 || v > 99991231)
+        return false;
+    int y = (int)(v / 10000), m = (int)(v / 100 % 100), d = (int)(v % 100);
+    if (!sm_date_is_valid(y, m, d))
+        return false;
+    out->year = (int16_t)y;
+    out->month = (int8_t)m;
+    out->day = (int8_t)d;
+    return true;
+}
+
+static bool exec_sql(sqlite3 *db, const char *sql, int *rc_out)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc_out != NULL)
+        *rc_out = rc;
+    return rc == SQLITE_OK;
+}
+
+/* Deadline arithmetic on CLOCK_MONOTONIC. */
+static struct timespec deadline_after_ms(unsigned ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+static struct timespec realtime_deadline_after_ms(unsigned ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+/* mkdir -p of the directory holding `path` (new directories 0700). */
+static bool make_parent_dirs(const char *path)
+{
+    char dir[PATH_MAX];
+    size_t len = strlen(path);
+    if (len >= sizeof dir)
+        return false;
+    memcpy(dir, path, len + 1);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return true;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+            return false;
+        *p = '/';
+    }
+    return mkdir(dir, 0700) == 0 || errno == EEXIST;
+}
+
+/* --------------------------------------------------------------- hashing */
+
+reg_status registry_hash_id(const registry *r, const char id18[18], uint8_t out[SM_HASH_BYTES])
+{
+    return sm_hmac_compute(r->id_mac, id18, 18, NULL, 0, out) ? REG_OK : REG_ERR_NOMEM;
+}
+
+reg_status registry_hash_name(const registry *r, const char id18[18], const char *name,
+                              size_t name_len, uint8_t out[SM_HASH_BYTES])
+{
+    char prefix[19];
+    memcpy(prefix, id18, 18);
+    prefix[18] = '\0'; /* binds the name to the number: id18 || 0x00 || name */
+    bool ok = sm_hmac_compute(r->name_mac, prefix, sizeof prefix, name, name_len, out);
+    OPENSSL_cleanse(prefix, sizeof prefix);
+    return ok ? REG_OK : REG_ERR_NOMEM;
+}
+
+/* ------------------------------------------------------------ connections */
+
+/* PRAGMAs (see docs/registry.md). Every connection: a busy timeout (a
+ * locked store is an answer after busy_ms, never a hang) and in-memory temp
+ * tables. Readers: the file memory-mapped (up to SQLite's 2 GiB limit), so
+ * a lookup reads pages without copying them, plus a small page cache for
+ * the rest. The writer: synchronous=NORMAL (in WAL mode a crash never
+ * corrupts the store; a power loss may undo the last commits, which a
+ * re-import redoes), secure_delete (erased rows leave zeros), a large page
+ * cache for imports, no mmap (heap use stays flat however large the store),
+ * and a WAL checkpointed every 64 MiB and truncated back to 64 MiB. WAL mode
+ * itself is set once, when the store is opened read-write. */
+static bool set_common_pragmas(sqlite3 *db, unsigned busy_ms, bool writer)
+{
+    if (sqlite3_busy_timeout(db, (int)busy_ms) != SQLITE_OK)
+        return false;
+    if (!exec_sql(db, "PRAGMA temp_store = MEMORY;", NULL))
+        return false;
+    if (writer)
+        return exec_sql(db,
+                        "PRAGMA synchronous = NORMAL;"
+                        "PRAGMA secure_delete = ON;"
+                        "PRAGMA mmap_size = 0;"
+                        "PRAGMA cache_size = -131072;" /* 128 MiB, allocated as used */
+                        "PRAGMA journal_size_limit = 67108864;"
+                        "PRAGMA wal_autocheckpoint = 65536;",
+                        NULL);
+    return exec_sql(db,
+                    "PRAGMA mmap_size = 2147418112;"
+                    "PRAGMA cache_size = -8192;", /* 8 MiB per reader */
+                    NULL);
+}
+
+static void close_db(sqlite3 *db)
+{
+    if (db != NULL)
+        sqlite3_close_v2(db);
+}
+
+/* Read the applied version (0 for an empty store). */
+static int read_version(sqlite3 *db, int *rc_out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT MAX(version) FROM schema_migrations", -1, &st, NULL);
+    int v = -1;
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            v = sqlite3_column_int(st, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    *rc_out = rc;
+    return v;
+}
+
+static bool meta_get(sqlite3 *db, const char *key, char *out, size_t cap, int *rc_out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL);
+    bool found = false;
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const unsigned char *v = sqlite3_column_text(st, 0);
+            snprintf(out, cap, "%s", v ? (const char *)v : "");
+            found = true;
+        }
+        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    *rc_out = rc;
+    return found;
+}
+
+static int meta_put(sqlite3 *db, const char *key, const char *value)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO meta (key, value) VALUES (?1, ?2)"
+                                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Fill `err` for an SQLite failure while opening. */
+static reg_status open_failure(sqlite3 *db, int rc, const char *path, const char *what, char *err,
+                               size_t errlen)
+{
+    reg_status st = map_sqlite(rc);
+    if (st == REG_OK)
+        st = REG_UNAVAILABLE;
+    int code = rc & 0xff;
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+        set_err(err, errlen, "registry '%s' is locked by another process (%s)", path, what);
+    else if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
+        set_err(err, errlen, "'%s' is not a registry database or is damaged (%s)", path, what);
+    else
+        set_err(err, errlen, "registry '%s': %s: %s", path, what,
+                db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    return st;
+}
+
+/* Bring the store to SCHEMA_VERSION and check/record the key fingerprint,
+ * all in one write transaction on the writer connection. */
+static reg_status migrate_and_check_key(registry *r, char *err, size_t errlen)
+{
+    sqlite3 *db = r->wdb;
+    int rc;
+    if (!exec_sql(db, "BEGIN IMMEDIATE", &rc))
+        return open_failure(db, rc, r->path, "starting the schema check", err, errlen);
+    reg_status st = REG_OK;
+    int v = 0;
+
+    if (!exec_sql(db, sql_bootstrap, &rc)) {
+        st = open_failure(db, rc, r->path, "creating the schema table", err, errlen);
+        goto rollback;
+    }
+    v = read_version(db, &rc);
+    if (rc != SQLITE_OK) {
+        st = open_failure(db, rc, r->path, "reading the schema version", err, errlen);
+        goto rollback;
+    }
+    if (v > SCHEMA_VERSION) {
+        set_err(err, errlen,
+                "registry '%s' has schema version %d; this program knows up to %d "
+                "(upgrade shiming)",
+                r->path, v, SCHEMA_VERSION);
+        st = REG_ERR_SCHEMA;
+        goto rollback;
+    }
+    for (int next = v + 1; next <= SCHEMA_VERSION; next++) {
+        if (!exec_sql(db, migrations[next - 1], &rc)) {
+            char what[64];
+            snprintf(what, sizeof what, "applying schema migration %d", next);
+            st = open_failure(db, rc, r->path, what, err, errlen);
+            goto rollback;
+        }
+        sqlite3_stmt *ins = NULL;
+        rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                                -1, &ins, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int(ins, 1, next);
+            sqlite3_bind_int64(ins, 2, (sqlite3_int64)time(NULL));
+            rc = sqlite3_step(ins);
+            if (rc == SQLITE_DONE)
+                rc = SQLITE_OK;
+        }
+        sqlite3_finalize(ins);
+        if (rc != SQLITE_OK) {
+            st = open_failure(db, rc, r->path, "recording a schema migration", err, errlen);
+            goto rollback;
+        }
+    }
+
+    char stored[64];
+    if (meta_get(db, "key_fingerprint", stored, sizeof stored, &rc)) {
+        if (strcmp(stored, r->fingerprint) != 0) {
+            set_err(err, errlen,
+                    "registry '%s' was created with another server key (its fingerprint is %s, "
+                    "this key's is %s): use the key file it was created with, or import into a "
+                    "new registry",
+                    r->path, stored, r->fingerprint);
+            st = REG_ERR_KEY;
+            goto rollback;
+        }
+    } else if (rc != SQLITE_OK) {
+        st = open_failure(db, rc, r->path, "reading the key fingerprint", err, errlen);
+        goto rollback;
+    } else {
+        /* A new store, or one upgraded from version 1 (which recorded no
+         * fingerprint): it belongs to this key from now on. */
+        char now[32];
+        time_t t = time(NULL);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        rc = meta_put(db, "key_fingerprint", r->fingerprint);
+        if (rc == SQLITE_OK)
+            rc = meta_put(db, "created_at", now);
+        if (rc != SQLITE_OK) {
+            st = open_failure(db, rc, r->path, "recording the key fingerprint", err, errlen);
+            goto rollback;
+        }
+    }
+    if (!exec_sql(db, "COMMIT", &rc)) {
+        st = open_failure(db, rc, r->path, "committing the schema", err, errlen);
+        goto rollback;
+    }
+    r->store_version = SCHEMA_VERSION;
+    return REG_OK;
+
+rollback:
+    exec_sql(db, "ROLLBACK", NULL);
+    return st;
+}
+
+/* Read-only open: the store must be current and belong to this key. */
+static reg_status check_read_only(registry *r, sqlite3 *db, char *err, size_t errlen)
+{
+    int rc;
+    if (!exec_sql(db, "BEGIN", &rc))
+        return open_failure(db, rc, r->path, "starting the schema check", err, errlen);
+    reg_status st = REG_OK;
+    int v = read_version(db, &rc);
+    if ((rc & 0xff) == SQLITE_ERROR) { /* no schema_migrations: an empty file */
+        v = 0;
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK) {
+        st = open_failure(db, rc, r->path, "reading the schema version", err, errlen);
+        goto done;
+    }
+    if (v != SCHEMA_VERSION) {
+        if (v > SCHEMA_VERSION)
+            set_err(err, errlen,
+                    "registry '%s' has schema version %d; this program knows up to %d",
+                    r->path, v, SCHEMA_VERSION);
+        else
+            set_err(err, errlen,
+                    "registry '%s' is at schema version %d and needs upgrading to %d: open it "
+                    "once read-write (e.g. `shiming registry stats`)",
+                    r->path, v, SCHEMA_VERSION);
+        st = REG_ERR_SCHEMA;
+        goto done;
+    }
+    char stored[64];
+    if (!meta_get(db, "key_fingerprint", stored, sizeof stored, &rc)) {
+        if (rc != SQLITE_OK)
+            st = open_failure(db, rc, r->path, "reading the key fingerprint", err, errlen);
+        else {
+            set_err(err, errlen, "registry '%s' records no key fingerprint", r->path);
+            st = REG_ERR_KEY;
+        }
+        goto done;
+    }
+    if (strcmp(stored, r->fingerprint) != 0) {
+        set_err(err, errlen,
+                "registry '%s' was created with another server key (its fingerprint is %s, "
+                "this key's is %s): use the key file it was created with",
+                r->path, stored, r->fingerprint);
+        st = REG_ERR_KEY;
+        goto done;
+    }
+    r->store_version = v;
+done:
+    exec_sql(db, "COMMIT", NULL);
+    return st;
+}
+
+static reg_status open_reader(registry *r, reader *rd, char *err, size_t errlen)
+{
+    int rc = sqlite3_open_v2(r->path, &rd->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        return open_failure(rd->db, rc, r->path, "opening a read connection", err, errlen);
+    if (!set_common_pragmas(rd->db, r->busy_ms, false))
+        return open_failure(rd->db, sqlite3_errcode(rd->db), r->path, "configuring a read connection",
+                            err, errlen);
+    rc = sqlite3_prepare_v3(rd->db, sql_lookup, -1, SQLITE_PREPARE_PERSISTENT, &rd->lookup, NULL);
+    if (rc != SQLITE_OK)
+        return open_failure(rd->db, rc, r->path, "preparing the lookup", err, errlen);
+    return REG_OK;
+}
+
+void registry_close(registry *r)
+{
+    if (r == NULL)
+        return;
+    for (unsigned i = 0; r->readers != NULL && i < r->n_readers; i++) {
+        sqlite3_finalize(r->readers[i].lookup);
+        close_db(r->readers[i].db);
+    }
+    free(r->readers);
+    free(r->free_idx);
+    close_db(r->wdb);
+    sm_hmac_free(r->id_mac);
+    sm_hmac_free(r->name_mac);
+    pthread_mutex_destroy(&r->write_lock);
+    pthread_mutex_destroy(&r->pool_lock);
+    pthread_cond_destroy(&r->pool_cond);
+    free(r->path);
+    free(r);
+}
+
+/* Process-wide SQLite settings, once, before SQLite initialises: no memory
+ * statistics (they take a global mutex on every allocation, which costs the
+ * import a tenth of its time). Harmless if SQLite was already initialised
+ * by someone else (the call then fails and changes nothing). */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_configure(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+reg_status registry_open(const reg_options *opt, registry **out, char *err, size_t errlen)
+{
+    pthread_once(&sqlite_once, sqlite_configure);
+    *out = NULL;
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (opt == NULL || opt->path == NULL || opt->path[0] == '\0' || opt->key == NULL) {
+        set_err(err, errlen, "registry_open: no path or no key");
+        return REG_ERR_INVALID;
+    }
+    registry *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return REG_ERR_NOMEM;
+    pthread_mutex_init(&r->write_lock, NULL);
+    pthread_mutex_init(&r->pool_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->pool_cond, &ca);
+    pthread_condattr_destroy(&ca);
+
+    r->read_only = opt->read_only;
+    r->busy_ms = opt->busy_timeout_ms ? opt->busy_timeout_ms : DEFAULT_BUSY_MS;
+    r->n_readers = opt->readers ? opt->readers : DEFAULT_READERS;
+    if (r->n_readers > MAX_READERS)
+        r->n_readers = MAX_READERS;
+    r->path = strdup(opt->path);
+    sm_key_fingerprint(opt->key, r->fingerprint);
+
+    sm_key id_key, name_key;
+    bool keys_ok = sm_key_derive(opt->key, "registry/id-number", &id_key) &&
+                   sm_key_derive(opt->key, "registry/name", &name_key);
+    if (keys_ok) {
+        r->id_mac = sm_hmac_new(&id_key);
+        r->name_mac = sm_hmac_new(&name_key);
+    }
+    sm_key_clear(&id_key);
+    sm_key_clear(&name_key);
+    r->readers = calloc(r->n_readers, sizeof *r->readers);
+    r->free_idx = calloc(r->n_readers, sizeof *r->free_idx);
+    if (r->path == NULL || r->id_mac == NULL || r->name_mac == NULL || r->readers == NULL ||
+        r->free_idx == NULL) {
+        registry_close(r);
+        set_err(err, errlen, keys_ok ? "out of memory" : "cannot derive the registry keys");
+        return REG_ERR_NOMEM;
+    }
+
+    reg_status st;
+    if (!r->read_only) {
+        int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+        if (opt->create) {
+            flags |= SQLITE_OPEN_CREATE;
+            if (access(r->path, F_OK) != 0) {
+                /* Create the file ourselves with mode 0600: SQLite gives the
+                 * -wal and -shm files the database file's permissions. */
+                if (!make_parent_dirs(r->path)) {
+                    set_err(err, errlen, "cannot create the directory of registry '%s': %s",
+                            r->path, strerror(errno));
+                    registry_close(r);
+                    return REG_UNAVAILABLE;
+                }
+                int fd = open(r->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+                if (fd >= 0)
+                    close(fd);
+            }
+        } else if (access(r->path, F_OK) != 0) {
+            set_err(err, errlen, "registry '%s' does not exist (create it with `shiming registry import`)",
+                    r->path);
+            registry_close(r);
+            return REG_UNAVAILABLE;
+        }
+        int rc = sqlite3_open_v2(r->path, &r->wdb, flags, NULL);
+        if (rc != SQLITE_OK) {
+            st = open_failure(r->wdb, rc, r->path, "opening", err, errlen);
+            registry_close(r);
+            return st;
+        }
+        sqlite3_extended_result_codes(r->wdb, 1);
+        if (sqlite3_busy_timeout(r->wdb, (int)r->busy_ms) != SQLITE_OK) {
+            registry_close(r);
+            return REG_ERR_NOMEM;
+        }
+        /* journal_mode=WAL is persistent: set once, read back to make sure. */
+        sqlite3_stmt *jm = NULL;
+        rc = sqlite3_prepare_v2(r->wdb, "PRAGMA journal_mode = WAL", -1, &jm, NULL);
+        bool wal = false;
+        if (rc == SQLITE_OK) {
+            rc = sqlite3_step(jm);
+            if (rc == SQLITE_ROW) {
+                const unsigned char *mode = sqlite3_column_text(jm, 0);
+                wal = mode != NULL && strcmp((const char *)mode, "wal") == 0;
+                rc = SQLITE_OK;
+            }
+        }
+        sqlite3_finalize(jm);
+        if (rc != SQLITE_OK) {
+            st = open_failure(r->wdb, rc, r->path, "switching to WAL mode", err, errlen);
+            registry_close(r);
+            return st;
+        }
+        if (!wal) {
+            set_err(err, errlen, "registry '%s': cannot use WAL mode on this file system", r->path);
+            registry_close(r);
+            return REG_UNAVAILABLE;
+        }
+        if (!set_common_pragmas(r->wdb, r->busy_ms, true)) {
+            st = open_failure(r->wdb, sqlite3_errcode(r->wdb), r->path, "configuring", err, errlen);
+            registry_close(r);
+            return st;
+        }
+        st = migrate_and_check_key(r, err, errlen);
+        if (st != REG_OK) {
+            registry_close(r);
+            return st;
+        }
+    } else if (access(r->path, F_OK) != 0) {
+        set_err(err, errlen, "registry '%s' does not exist", r->path);
+        registry_close(r);
+        return REG_UNAVAILABLE;
+    }
+
+    for (unsigned i = 0; i < r->n_readers; i++) {
+        st = open_reader(r, &r->readers[i], err, errlen);
+        if (st == REG_OK && i == 0 && r->read_only)
+            st = check_read_only(r, r->readers[0].db, err, errlen);
+        if (st != REG_OK) {
+            r->n_readers = i + 1; /* close what was opened */
+            registry_close(r);
+            return st;
+        }
+        r->free_idx[r->n_free++] = i;
+    }
+    *out = r;
+    return REG_OK;
+}
+
+int registry_schema_version(void)
+{
+    return SCHEMA_VERSION;
+}
+
+int registry_store_version(const registry *r)
+{
+    return r ? r->store_version : 0;
+}
+
+/* ---------------------------------------------------------------- lookup */
+
+static reader *borrow_reader(registry *r)
+{
+    pthread_mutex_lock(&r->pool_lock);
+    if (r->n_free == 0) {
+        struct timespec dl = deadline_after_ms(r->busy_ms);
+        while (r->n_free == 0) {
+            if (pthread_cond_timedwait(&r->pool_cond, &r->pool_lock, &dl) == ETIMEDOUT &&
+                r->n_free == 0) {
+                pthread_mutex_unlock(&r->pool_lock);
+                return NULL;
+            }
+        }
+    }
+    reader *rd = &r->readers[r->free_idx[--r->n_free]];
+    pthread_mutex_unlock(&r->pool_lock);
+    return rd;
+}
+
+static void return_reader(registry *r, reader *rd)
+{
+    pthread_mutex_lock(&r->pool_lock);
+    r->free_idx[r->n_free++] = (unsigned)(rd - r->readers);
+    pthread_cond_signal(&r->pool_cond);
+    pthread_mutex_unlock(&r->pool_lock);
+}
+
+reg_status registry_lookup(registry *r, const char id18[18], const char *name, size_t name_len,
+                           reg_person *out)
+{
+    memset(out, 0, sizeof *out);
+    uint8_t id_hash[SM_HASH_BYTES], name_hash[SM_HASH_BYTES];
+    if (registry_hash_id(r, id18, id_hash) != REG_OK)
+        return REG_ERR_NOMEM;
+    if (name != NULL && registry_hash_name(r, id18, name, name_len, name_hash) != REG_OK)
+        return REG_ERR_NOMEM;
+
+    reader *rd = borrow_reader(r);
+    if (rd == NULL)
+        return REG_UNAVAILABLE;
+    sqlite3_stmt *st = rd->lookup;
+    reg_status result = REG_NOT_FOUND;
+    int rc = sqlite3_bind_blob(st, 1, id_hash, SM_HASH_BYTES, SQLITE_STATIC);
+    if (rc != SQLITE_OK) {
+        result = map_sqlite(rc);
+        goto done;
+    }
+    bool first = true;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (first) {
+            first = false;
+            result = REG_OK;
+            const void *stored = sqlite3_column_blob(st, 0);
+            if (name != NULL && stored != NULL && sqlite3_column_bytes(st, 0) == SM_HASH_BYTES)
+                out->name_matches = sm_hash_equal(stored, name_hash);
+            int h = sqlite3_column_int(st, 1);
+            out->hukou = (h >= 0 && h <= 2) ? (reg_hukou)h : REG_HUKOU_INVALID;
+        }
+        if (sqlite3_column_type(st, 2) == SQLITE_NULL || out->n_cards >= REG_MAX_CARDS)
+            continue; /* no cards (LEFT JOIN), or more than kept */
+        reg_card *c = &out->cards[out->n_cards];
+        if (!int_to_date(sqlite3_column_int64(st, 2), &c->valid_from))
+            continue;
+        int64_t to = sqlite3_column_int64(st, 3);
+        if (to == 0)
+            c->long_term = true;
+        else if (!int_to_date(to, &c->valid_to))
+            continue;
+        c->lost = sqlite3_column_int(st, 4) != 0;
+        const unsigned char *a = sqlite3_column_text(st, 5);
+        snprintf(c->authority, sizeof c->authority, "%s", a ? (const char *)a : "");
+        out->n_cards++;
+    }
+    if (rc != SQLITE_DONE) {
+        result = map_sqlite(rc);
+        if (result == REG_OK)
+            result = REG_UNAVAILABLE;
+        memset(out, 0, sizeof *out);
+    }
+done:
+    sqlite3_reset(st); /* ends the statement's read snapshot */
+    sqlite3_clear_bindings(st);
+    return_reader(r, rd);
+    OPENSSL_cleanse(name_hash, sizeof name_hash);
+    return result;
+}
+
+/* ---------------------------------------------------------------- writer */
+
+static bool lock_writer(registry *r)
+{
+    struct timespec dl = realtime_deadline_after_ms(r->busy_ms);
+    return pthread_mutex_timedlock(&r->write_lock, &dl) == 0;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void auth_cache_clear(reg_writer *w)
+{
+    for (size_t i = 0; i < w->auth_cap; i++) {
+        free(w->auth[i].text);
+        w->auth[i].text = NULL;
+    }
+    w->auth_n = 0;
+}
+
+static void auth_cache_put(reg_writer *w, const char *text, int64_t id)
+{
+    if (w->auth_n >= AUTH_CACHE_MAX)
+        return;
+    if ((w->auth_n + 1) * 2 > w->auth_cap) {
+        size_t cap = w->auth_cap ? w->auth_cap * 2 : 256;
+        auth_slot *slots = calloc(cap, sizeof *slots);
+        if (slots == NULL)
+            return; /* the cache is an optimisation only */
+        for (size_t i = 0; i < w->auth_cap; i++) {
+            if (w->auth[i].text == NULL)
+                continue;
+            size_t j = fnv1a(w->auth[i].text) & (cap - 1);
+            while (slots[j].text != NULL)
+                j = (j + 1) & (cap - 1);
+            slots[j] = w->auth[i];
+        }
+        free(w->auth);
+        w->auth = slots;
+        w->auth_cap = cap;
+    }
+    char *copy = strdup(text);
+    if (copy == NULL)
+        return;
+    size_t j = fnv1a(text) & (w->auth_cap - 1);
+    while (w->auth[j].text != NULL)
+        j = (j + 1) & (w->auth_cap - 1);
+    w->auth[j].text = copy;
+    w->auth[j].id = id;
+    w->auth_n++;
+}
+
+static bool auth_cache_get(const reg_writer *w, const char *text, int64_t *id)
+{
+    if (w->auth_cap == 0)
+        return false;
+    size_t j = fnv1a(text) & (w->auth_cap - 1);
+    while (w->auth[j].text != NULL) {
+        if (strcmp(w->auth[j].text, text) == 0) {
+            *id = w->auth[j].id;
+            return true;
+        }
+        j = (j + 1) & (w->auth_cap - 1);
+    }
+    return false;
+}
+
+static void writer_forget(reg_writer *w)
+{
+    w->have_last = false;
+    auth_cache_clear(w); /* ids of rolled-back authorities must not be reused */
+}
+
+static void writer_free(reg_writer *w)
+{
+    sqlite3_stmt *all[] = {w->sel_person, w->ins_person, w->upd_person, w->sel_card,
+                           w->ins_card,   w->upd_card,   w->sel_auth,   w->ins_auth};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        sqlite3_finalize(all[i]);
+    auth_cache_clear(w);
+    free(w->auth);
+    OPENSSL_cleanse(w, sizeof *w);
+    free(w);
+}
+
+static reg_status writer_begin_txn(reg_writer *w)
+{
+    if (w->in_txn) {
+        if (!sqlite3_get_autocommit(w->r->wdb))
+            return REG_OK;
+        /* SQLite rolled the batch back after an error: do not go on as if
+         * the earlier rows of the batch were stored. */
+        w->in_txn = false;
+        writer_forget(w);
+        return REG_UNAVAILABLE;
+    }
+    int rc;
+    if (!exec_sql(w->r->wdb, "BEGIN IMMEDIATE", &rc))
+        return map_sqlite(rc) == REG_OK ? REG_UNAVAILABLE : map_sqlite(rc);
+    w->in_txn = true;
+    return REG_OK;
+}
+
+reg_status registry_writer_begin(registry *r, reg_writer **out)
+{
+    *out = NULL;
+    if (r->read_only || r->wdb == NULL)
+        return REG_ERR_INVALID;
+    if (!lock_writer(r))
+        return REG_UNAVAILABLE;
+    reg_writer *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        pthread_mutex_unlock(&r->write_lock);
+        return REG_ERR_NOMEM;
+    }
+    w->r = r;
+    w->insert_first = true;
+    static const struct {
+        size_t offset;
+        const char *sql;
+    } stmts[] = {
+        {offsetof(reg_writer, sel_person),
+         "SELECT id, name_hash, hukou FROM persons WHERE id_hash = ?1"},
+        {offsetof(reg_writer, ins_person),
+         "INSERT INTO persons (id_hash, name_hash, hukou) VALUES (?1, ?2, ?3)"
+         " ON CONFLICT (id_hash) DO NOTHING"},
+        {offsetof(reg_writer, upd_person),
+         "UPDATE persons SET name_hash = ?2, hukou = ?3 WHERE id = ?1"},
+        {offsetof(reg_writer, sel_card),
+         "SELECT valid_to, authority_id, lost FROM cards WHERE person_id = ?1 AND valid_from = ?2"},
+        {offsetof(reg_writer, ins_card),
+         "INSERT INTO cards (person_id, valid_from, valid_to, authority_id, lost)"
+         " VALUES (?1, ?2, ?3, ?4, ?5)"},
+        {offsetof(reg_writer, upd_card),
+         "UPDATE cards SET valid_to = ?3, authority_id = ?4, lost = ?5"
+         " WHERE person_id = ?1 AND valid_from = ?2"},
+        {offsetof(reg_writer, sel_auth), "SELECT id FROM authorities WHERE name = ?1"},
+        {offsetof(reg_writer, ins_auth),
+         "INSERT INTO authorities (name) VALUES (?1) RETURNING id"},
+    };
+    reg_status st = REG_OK;
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        sqlite3_stmt **slot = (sqlite3_stmt **)(void *)((char *)w + stmts[i].offset);
+        int rc = sqlite3_prepare_v3(r->wdb, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+        if (rc != SQLITE_OK) {
+            st = map_sqlite(rc) == REG_OK ? REG_UNAVAILABLE : map_sqlite(rc);
+            if (st == REG_ERR_INVALID)
+                st = REG_UNAVAILABLE;
+            break;
+        }
+    }
+    if (st == REG_OK)
+        st = writer_begin_txn(w); /* takes the write lock now, as promised */
+    if (st != REG_OK) {
+        writer_free(w);
+        pthread_mutex_unlock(&r->write_lock);
+        return st;
+    }
+    *out = w;
+    return REG_OK;
+}
+
+/* Step a statement that returns no row or one integer (its first row's
+ * first column, e.g. RETURNING id); reset it. SQLITE_OK on success. */
+static int step_reset(sqlite3_stmt *st, int64_t *value, bool *row)
+{
+    int rc = sqlite3_step(st);
+    if (row != NULL)
+        *row = rc == SQLITE_ROW;
+    if (rc == SQLITE_ROW && value != NULL)
+        *value = sqlite3_column_int64(st, 0);
+    int rc2 = sqlite3_reset(st);
+    return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? rc2 : rc;
+}
+
+static reg_status authority_id(reg_writer *w, const char *text, int64_t *id)
+{
+    if (auth_cache_get(w, text, id))
+        return REG_OK;
+    bool row = false;
+    sqlite3_bind_text(w->sel_auth, 1, text, -1, SQLITE_STATIC);
+    int rc = step_reset(w->sel_auth, id, &row);
+    if (rc != SQLITE_OK)
+        return map_sqlite(rc) == REG_OK ? REG_UNAVAILABLE : map_sqlite(rc);
+    if (!row) {
+        sqlite3_bind_text(w->ins_auth, 1, text, -1, SQLITE_STATIC);
+        rc = step_reset(w->ins_auth, id, &row);
+        if (rc != SQLITE_OK || !row)
+            return map_sqlite(rc) == REG_OK ? REG_UNAVAILABLE : map_sqlite(rc);
+    }
+    auth_cache_put(w, text, *id);
+    return REG_OK;
+}
+
+static bool row_is_valid(const reg_hashed_row *row)
+{
+    if ((int)row->hukou < 0 || (int)row->hukou > 2)
+        return false;
+    const reg_card *c = &row->card;
+    if (!sm_date_is_valid(c->valid_from.year, c->valid_from.month, c->valid_from.day))
+        return false;
+    if (!c->long_term && !sm_date_is_valid(c->valid_to.year, c->valid_to.month, c->valid_to.day))
+        return false;
+    return memchr(c->authority, '\0', sizeof c->authority) != NULL;
+}
+
+static reg_status fail(reg_writer *w, int rc)
+{
+    writer_forget(w);
+    reg_status st = map_sqlite(rc);
+    return st == REG_OK ? REG_UNAVAILABLE : st;
+}
+
+/* INSERT … ON CONFLICT DO NOTHING: *inserted false when the person
+ * already exists. The new id comes from the C API rather than RETURNING,
+ * which SQLite implements with a temporary table per statement (a
+ * PostgreSQL backend uses RETURNING id). */
+static int insert_person(reg_writer *w, const reg_hashed_row *row, int64_t *pid, bool *inserted)
+{
+    sqlite3_bind_blob(w->ins_person, 1, row->id_hash, SM_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(w->ins_person, 2, row->name_hash, SM_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int(w->ins_person, 3, (int)row->hukou);
+    int rc = step_reset(w->ins_person, NULL, NULL);
+    *inserted = rc == SQLITE_OK && sqlite3_changes(w->r->wdb) == 1;
+    if (*inserted)
+        *pid = sqlite3_last_insert_rowid(w->r->wdb);
+    return rc;
+}
+
+reg_status registry_writer_put_hashed(reg_writer *w, const reg_hashed_row *row,
+                                      reg_put_result *result)
+{
+    if (!row_is_valid(row))
+        return REG_ERR_INVALID;
+    reg_status st = writer_begin_txn(w);
+    if (st != REG_OK)
+        return st;
+
+    int rc;
+    bool person_inserted = false, person_updated = false;
+    int64_t pid;
+    if (w->have_last && memcmp(w->last_id_hash, row->id_hash, SM_HASH_BYTES) == 0) {
+        pid = w->last_person_id;
+    } else {
+        w->have_last = false;
+        pid = -1;
+        bool found = false;
+        if (w->insert_first) {
+            rc = insert_person(w, row, &pid, &person_inserted);
+            if (rc != SQLITE_OK)
+                return fail(w, rc);
+            w->insert_first = person_inserted;
+        }
+        if (!person_inserted) {
+            sqlite3_bind_blob(w->sel_person, 1, row->id_hash, SM_HASH_BYTES, SQLITE_STATIC);
+            rc = sqlite3_step(w->sel_person);
+            if (rc == SQLITE_ROW) {
+                found = true;
+                pid = sqlite3_column_int64(w->sel_person, 0);
+                const void *nh = sqlite3_column_blob(w->sel_person, 1);
+                if (nh != NULL && sqlite3_column_bytes(w->sel_person, 1) == SM_HASH_BYTES)
+                    memcpy(w->last_name_hash, nh, SM_HASH_BYTES);
+                else
+                    memset(w->last_name_hash, 0, SM_HASH_BYTES);
+                w->last_hukou = sqlite3_column_int(w->sel_person, 2);
+                w->n_new_cards = -1;
+                rc = SQLITE_DONE;
+            }
+            int rc2 = sqlite3_reset(w->sel_person);
+            if (rc != SQLITE_DONE || rc2 != SQLITE_OK)
+                return fail(w, rc != SQLITE_DONE ? rc : rc2);
+        }
+        if (!person_inserted && !found) {
+            rc = insert_person(w, row, &pid, &person_inserted);
+            if (rc != SQLITE_OK || !person_inserted)
+                return fail(w, rc);
+            w->insert_first = true;
+        }
+        if (person_inserted) {
+            memcpy(w->last_name_hash, row->name_hash, SM_HASH_BYTES);
+            w->last_hukou = (int)row->hukou;
+            w->n_new_cards = 0;
+        }
+        memcpy(w->last_id_hash, row->id_hash, SM_HASH_BYTES);
+        w->last_person_id = pid;
+        w->have_last = true;
+    }
+    if (!person_inserted && (memcmp(w->last_name_hash, row->name_hash, SM_HASH_BYTES) != 0 ||
+                             w->last_hukou != (int)row->hukou)) {
+        sqlite3_bind_int64(w->upd_person, 1, pid);
+        sqlite3_bind_blob(w->upd_person, 2, row->name_hash, SM_HASH_BYTES, SQLITE_STATIC);
+        sqlite3_bind_int(w->upd_person, 3, (int)row->hukou);
+        rc = step_reset(w->upd_person, NULL, NULL);
+        if (rc != SQLITE_OK)
+            return fail(w, rc);
+        memcpy(w->last_name_hash, row->name_hash, SM_HASH_BYTES);
+        w->last_hukou = (int)row->hukou;
+        person_updated = true;
+    }
+
+    /* The card, keyed by (person, valid_from). */
+    const reg_card *c = &row->card;
+    int64_t from = date_to_int(c->valid_from);
+    int64_t to = c->long_term ? 0 : date_to_int(c->valid_to);
+    int64_t aid;
+    st = authority_id(w, c->authority, &aid);
+    if (st != REG_OK) {
+        writer_forget(w);
+        return st;
+    }
+    bool card_exists = false, card_inserted = false, card_updated = false;
+    bool known_new = false;
+    if (w->n_new_cards >= 0) {
+        /* A person this writer inserted: its only cards are those it put. */
+        known_new = true;
+        for (int i = 0; i < w->n_new_cards; i++)
+            if (w->new_cards[i] == (int32_t)from)
+                known_new = false;
+    }
+    if (!known_new) {
+        sqlite3_bind_int64(w->sel_card, 1, pid);
+        sqlite3_bind_int64(w->sel_card, 2, from);
+        rc = sqlite3_step(w->sel_card);
+        bool same = false;
+        if (rc == SQLITE_ROW) {
+            card_exists = true;
+            same = sqlite3_column_int64(w->sel_card, 0) == to &&
+                   sqlite3_column_int64(w->sel_card, 1) == aid &&
+                   (sqlite3_column_int64(w->sel_card, 2) != 0) == c->lost;
+            rc = SQLITE_DONE;
+        }
+        int rc2 = sqlite3_reset(w->sel_card);
+        if (rc != SQLITE_DONE || rc2 != SQLITE_OK)
+            return fail(w, rc != SQLITE_DONE ? rc : rc2);
+        if (card_exists && !same) {
+            sqlite3_stmt *u = w->upd_card;
+            sqlite3_bind_int64(u, 1, pid);
+            sqlite3_bind_int64(u, 2, from);
+            sqlite3_bind_int64(u, 3, to);
+            sqlite3_bind_int64(u, 4, aid);
+            sqlite3_bind_int(u, 5, c->lost ? 1 : 0);
+            rc = step_reset(u, NULL, NULL);
+            if (rc != SQLITE_OK)
+                return fail(w, rc);
+            card_updated = true;
+        }
+    }
+    if (!card_exists) {
+        sqlite3_stmt *ins = w->ins_card;
+        sqlite3_bind_int64(ins, 1, pid);
+        sqlite3_bind_int64(ins, 2, from);
+        sqlite3_bind_int64(ins, 3, to);
+        sqlite3_bind_int64(ins, 4, aid);
+        sqlite3_bind_int(ins, 5, c->lost ? 1 : 0);
+        rc = step_reset(ins, NULL, NULL);
+        if (rc != SQLITE_OK)
+            return fail(w, rc);
+        card_inserted = true;
+        if (w->n_new_cards >= 0) {
+            if (w->n_new_cards < (int)(sizeof w->new_cards / sizeof w->new_cards[0]))
+                w->new_cards[w->n_new_cards++] = (int32_t)from;
+            else
+                w->n_new_cards = -1; /* stop tracking: look cards up */
+        }
+    }
+
+    if (result != NULL)
+        *result = (person_inserted || card_inserted)  ? REG_PUT_INSERTED
+                  : (person_updated || card_updated) ? REG_PUT_UPDATED
+                                                     : REG_PUT_UNCHANGED;
+    return REG_OK;
+}
+
+reg_status registry_writer_put(reg_writer *w, const reg_row *row, reg_put_result *result)
+{
+    reg_hashed_row h;
+    memset(&h, 0, sizeof h);
+    reg_status st = registry_hash_id(w->r, row->id18, h.id_hash);
+    if (st == REG_OK)
+        st = registry_hash_name(w->r, row->id18, row->name, row->name_len, h.name_hash);
+    if (st == REG_OK) {
+        h.hukou = row->hukou;
+        h.card = row->card;
+        st = registry_writer_put_hashed(w, &h, result);
+    }
+    OPENSSL_cleanse(&h, sizeof h);
+    return st;
+}
+
+reg_status registry_writer_commit(reg_writer *w)
+{
+    if (!w->in_txn)
+        return REG_OK;
+    int rc;
+    if (sqlite3_get_autocommit(w->r->wdb)) {
+        /* SQLite rolled the batch back after an error (I/O, disk full):
+         * committing now would report rows that were never stored. */
+        w->in_txn = false;
+        writer_forget(w);
+        return REG_UNAVAILABLE;
+    }
+    if (!exec_sql(w->r->wdb, "COMMIT", &rc)) {
+        /* A failed COMMIT (e.g. disk full) leaves the transaction open:
+         * roll it back so the store stays at the last good batch. */
+        exec_sql(w->r->wdb, "ROLLBACK", NULL);
+        w->in_txn = false;
+        return fail(w, rc);
+    }
+    w->in_txn = false;
+    return REG_OK;
+}
+
+reg_status registry_writer_end(reg_writer *w, bool commit)
+{
+    if (w == NULL)
+        return REG_OK;
+    registry *r = w->r;
+    reg_status st = REG_OK;
+    if (w->in_txn) {
+        if (commit) {
+            st = registry_writer_commit(w);
+        } else {
+            exec_sql(r->wdb, "ROLLBACK", NULL);
+            w->in_txn = false;
+        }
+    }
+    writer_free(w);
+    pthread_mutex_unlock(&r->write_lock);
+    return st;
+}
+
+/* ---------------------------------------------------------------- delete */
+
+reg_status registry_delete(registry *r, const char id18[18])
+{
+    if (r->read_only || r->wdb == NULL)
+        return REG_ERR_INVALID;
+    uint8_t id_hash[SM_HASH_BYTES];
+    if (registry_hash_id(r, id18, id_hash) != REG_OK)
+        return REG_ERR_NOMEM;
+    if (!lock_writer(r))
+        return REG_UNAVAILABLE;
+    sqlite3 *db = r->wdb;
+    sqlite3_stmt *sel = NULL, *del_cards = NULL, *del_person = NULL;
+    reg_status st = REG_OK;
+    int rc;
+    if (!exec_sql(db, "BEGIN IMMEDIATE", &rc)) {
+        st = map_sqlite(rc) == REG_OK ? REG_UNAVAILABLE : map_sqlite(rc);
+        goto out;
+    }
+    rc = sqlite3_prepare_v2(db, "SELECT id FROM persons WHERE id_hash = ?1", -1, &sel, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, "DELETE FROM cards WHERE person_id = ?1", -1, &del_cards, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, "DELETE FROM persons WHERE id = ?1", -1, &del_person, NULL);
+    int64_t pid = 0;
+    bool found = false;
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_blob(sel, 1, id_hash, SM_HASH_BYTES, SQLITE_STATIC);
+        rc = step_reset(sel, &pid, &found);
+    }
+    if (rc == SQLITE_OK && found) {
+        sqlite3_bind_int64(del_cards, 1, pid);
+        rc = step_reset(del_cards, NULL, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(del_person, 1, pid);
+            rc = step_reset(del_person, NULL, NULL);
+        }
+    }
+    if (rc == SQLITE_OK && found && exec_sql(db, "COMMIT", &rc)) {
+        /* Erasure: secure_delete zeroed the freed cells in the pages just
+         * written to the WAL; checkpointing them into the database and
+         * truncating the WAL leaves no older copy of the person's rows. */
+        (void)sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        st = REG_OK;
+    } else {
+        exec_sql(db, "ROLLBACK", NULL);
+        st = rc != SQLITE_OK ? (map_sqlite(rc) == REG_OK ? REG_UNAVAILABLE : map_sqlite(rc))
+                             : REG_NOT_FOUND;
+    }
+out:
+    sqlite3_finalize(sel);
+    sqlite3_finalize(del_cards);
+    sqlite3_finalize(del_person);
+    pthread_mutex_unlock(&r->write_lock);
+    return st;
+}
+
+/* ----------------------------------------------------------------- stats */
+
+static int count_query(sqlite3 *db, const char *sql, uint64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *out = (uint64_t)sqlite3_column_int64(st, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static uint64_t file_size(const char *path, const char *suffix)
+{
+    char buf[PATH_MAX];
+    if ((size_t)snprintf(buf, sizeof buf, "%s%s", path, suffix) >= sizeof buf)
+        return 0;
+    struct stat sb;
+    return stat(buf, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+reg_status registry_stats(registry *r, reg_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    reader *rd = borrow_reader(r);
+    if (rd == NULL)
+        return REG_UNAVAILABLE;
+    sqlite3 *db = rd->db;
+    int rc;
+    /* One read transaction: every count from the same snapshot. */
+    if (!exec_sql(db, "BEGIN", &rc)) {
+        return_reader(r, rd);
+        return map_sqlite(rc) == REG_OK ? REG_UNAVAILABLE : map_sqlite(rc);
+    }
+    rc = count_query(db, "SELECT COUNT(*) FROM persons", &out->persons);
+    if (rc == SQLITE_OK)
+        rc = count_query(db, "SELECT COUNT(*) FROM cards", &out->cards);
+    if (rc == SQLITE_OK)
+        rc = count_query(db, "SELECT COUNT(*) FROM cards WHERE lost = 1", &out->lost_cards);
+    if (rc == SQLITE_OK) {
+        sqlite3_stmt *st = NULL;
+        rc = sqlite3_prepare_v2(db, "SELECT hukou, COUNT(*) FROM persons GROUP BY hukou", -1, &st,
+                                NULL);
+        while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            int h = sqlite3_column_int(st, 0);
+            if (h >= 0 && h <= 2)
+                out->hukou[h] = (uint64_t)sqlite3_column_int64(st, 1);
+            rc = SQLITE_OK;
+        }
+        if (rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+        sqlite3_finalize(st);
+    }
+    char fp[64] = "";
+    if (rc == SQLITE_OK)
+        (void)meta_get(db, "key_fingerprint", fp, sizeof fp, &rc);
+    exec_sql(db, "COMMIT", NULL);
+    return_reader(r, rd);
+    if (rc != SQLITE_OK) {
+        reg_status st = map_sqlite(rc);
+        memset(out, 0, sizeof *out);
+        return st == REG_OK ? REG_UNAVAILABLE : st;
+    }
+    snprintf(out->key_fingerprint, sizeof out->key_fingerprint, "%s", fp);
+    out->schema_version = r->store_version;
+    out->store_bytes = file_size(r->path, "") + file_size(r->path, "-wal");
+    return REG_OK;
+}

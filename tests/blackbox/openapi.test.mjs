@@ -1,0 +1,234 @@
+// Black-box tests of GET /openapi.json against a real server: the document
+// served is the checked-in src/api/openapi.json; every documented path and
+// method answers (never 404/405); its example request gets a 200 whose body
+// fits the documented schema; every documented required field is required
+// (400 missing_field naming it) and every documented field's type is
+// enforced (400 invalid_field); the document's own examples fit its schemas.
+// tests/unit/test_openapi.c checks the other direction (every route is
+// documented).
+import test, { after, before, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { startReady, postJson } from './lib/server.mjs';
+
+const SOURCE = process.env.SHIMING_SOURCE ?? '.';
+const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+
+/** Follow a local $ref. */
+function resolve(doc, node) {
+  for (let hops = 0; node && node.$ref && hops < 8; hops++) {
+    assert.ok(node.$ref.startsWith('#/'), `local $ref: ${node.$ref}`);
+    node = node.$ref.slice(2).split('/').reduce((o, k) => o?.[k], doc);
+    assert.ok(node, 'a $ref that resolves');
+  }
+  return node;
+}
+
+/**
+ * Validate `value` against an OpenAPI 3.0 schema (the subset the document
+ * uses: $ref, allOf, nullable, type, enum, pattern, minimum, required,
+ * properties, additionalProperties: false, items). Returns a list of errors.
+ */
+function validate(doc, schema, value, at = '$', errors = []) {
+  schema = resolve(doc, schema);
+  if (value === null) {
+    if (!schema.nullable && !(schema.enum && schema.enum.includes(null)))
+      errors.push(`${at}: null is not allowed`);
+    return errors;
+  }
+  for (const sub of schema.allOf ?? []) validate(doc, sub, value, at, errors);
+  const type = schema.type;
+  const actual = Array.isArray(value) ? 'array' : Number.isInteger(value) ? 'integer' : typeof value;
+  if (type && !(type === actual || (type === 'number' && actual === 'integer') ||
+                (type === 'object' && actual === 'object'))) {
+    errors.push(`${at}: ${JSON.stringify(value)} is not of type ${type}`);
+    return errors;
+  }
+  if (schema.enum && !schema.enum.includes(value))
+    errors.push(`${at}: ${JSON.stringify(value)} is not one of ${JSON.stringify(schema.enum)}`);
+  if (schema.pattern && typeof value === 'string' && !new RegExp(schema.pattern, 'u').test(value))
+    errors.push(`${at}: ${JSON.stringify(value)} does not match ${schema.pattern}`);
+  if (schema.minimum !== undefined && typeof value === 'number' && value < schema.minimum)
+    errors.push(`${at}: ${value} < ${schema.minimum}`);
+  if (actual === 'object') {
+    for (const k of schema.required ?? [])
+      if (!(k in value)) errors.push(`${at}: required key ${k} is missing`);
+    for (const [k, v] of Object.entries(value)) {
+      if (schema.properties && k in schema.properties)
+        validate(doc, schema.properties[k], v, `${at}.${k}`, errors);
+      else if (schema.additionalProperties === false)
+        errors.push(`${at}: undocumented key ${k}`);
+    }
+  }
+  if (actual === 'array' && schema.items)
+    value.forEach((v, i) => validate(doc, schema.items, v, `${at}[${i}]`, errors));
+  return errors;
+}
+
+/** [{ path, method, op }] of the document. */
+function operations(doc) {
+  const out = [];
+  for (const [path, item] of Object.entries(doc.paths))
+    for (const method of METHODS)
+      if (item[method]) out.push({ path, method, op: item[method] });
+  return out;
+}
+
+function bodySchema(doc, op) {
+  return resolve(doc, op.requestBody?.content?.['application/json']?.schema);
+}
+
+function responseSchema(doc, op, status, contentType = 'application/json') {
+  const r = resolve(doc, op.responses[String(status)]);
+  return r?.content?.[contentType]?.schema;
+}
+
+describe('the OpenAPI description', () => {
+  let s;
+  let doc;
+  before(async () => {
+    s = await startReady();
+    const res = await fetch(s.url + '/openapi.json');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+    assert.ok(res.headers.get('x-request-id'));
+    const text = await res.text();
+    assert.equal(text, readFileSync(join(SOURCE, 'src/api/openapi.json'), 'utf8'),
+      'the served document is the checked-in file');
+    doc = JSON.parse(text);
+  });
+  after(async () => {
+    const r = await s.stop();
+    assert.deepEqual(r, { code: 0, signal: null }, s.stderrText.slice(-2000));
+  });
+
+  test('is OpenAPI 3.0.3 for this version, covering the whole native API', () => {
+    assert.equal(doc.openapi, '3.0.3');
+    assert.match(doc.info.version, /^\d+\.\d+\.\d+$/);
+    const ops = operations(doc).map((o) => `${o.method.toUpperCase()} ${o.path}`).sort();
+    assert.deepEqual(ops, [
+      'GET /healthz', 'GET /metrics', 'GET /openapi.json',
+      'POST /v1/idcard/parse', 'POST /v1/name/check', 'POST /v1/validity/check',
+      'POST /v1/verify/id2', 'POST /v1/verify/id4',
+    ]);
+  });
+
+  test('every documented path and method answers, and fits its schema', async () => {
+    for (const { path, method, op } of operations(doc)) {
+      let r;
+      if (method === 'post') {
+        const example = bodySchema(doc, op).example;
+        assert.ok(example, `${path}: an example request`);
+        r = await postJson(s, path, example);
+      } else {
+        const res = await fetch(s.url + path, { method: method.toUpperCase() });
+        const text = await res.text();
+        let json = null;
+        try { json = JSON.parse(text); } catch { /* text/plain */ }
+        r = { status: res.status, headers: res.headers, text, json };
+      }
+      assert.notEqual(r.status, 404, `${method} ${path}`);
+      assert.notEqual(r.status, 405, `${method} ${path}`);
+      assert.equal(r.status, 200, `${method} ${path}: ${r.text.slice(0, 300)}`);
+      assert.ok(op.responses['200'], `${method} ${path} documents its 200`);
+      const ct = r.headers.get('content-type');
+      const media = resolve(doc, op.responses['200']).content;
+      assert.ok(media[ct] || media[ct.split(';')[0]], `${method} ${path}: documented content type ${ct}`);
+      const schema = responseSchema(doc, op, 200, media[ct] ? ct : ct.split(';')[0]);
+      if (r.json !== null && schema) {
+        const errors = validate(doc, schema, r.json);
+        assert.deepEqual(errors, [], `${method} ${path}: ${r.text.slice(0, 500)}`);
+      }
+    }
+  });
+
+  test('documented required fields are required', async () => {
+    let checked = 0;
+    for (const { path, method, op } of operations(doc)) {
+      if (method !== 'post') continue;
+      const schema = bodySchema(doc, op);
+      assert.ok(schema.required.length > 0, path);
+      for (const field of schema.required) {
+        const body = { ...schema.example };
+        delete body[field];
+        const r = await postJson(s, path, body);
+        assert.equal(r.status, 400, `${path} without ${field}: ${r.text}`);
+        assert.equal(r.json.error.code, 'missing_field', `${path} without ${field}`);
+        assert.match(r.json.error.message, new RegExp(`'${field}'`));
+        assert.deepEqual(validate(doc, responseSchema(doc, op, 400), r.json), []);
+        // null counts as missing
+        const r2 = await postJson(s, path, { ...schema.example, [field]: null });
+        assert.equal(r2.json?.error?.code, 'missing_field', `${path} with ${field}: null`);
+        checked++;
+      }
+      // and nothing else is: the example without its optional fields is fine
+      const minimal = Object.fromEntries(schema.required.map((f) => [f, schema.example[f]]));
+      const ok = await postJson(s, path, minimal);
+      assert.equal(ok.status, 200, `${path} with only the required fields: ${ok.text}`);
+    }
+    assert.ok(checked >= 8);
+  });
+
+  test('documented field types are enforced', async () => {
+    for (const { path, method, op } of operations(doc)) {
+      if (method !== 'post') continue;
+      const schema = bodySchema(doc, op);
+      for (const [field, prop] of Object.entries(schema.properties)) {
+        const wrong = resolve(doc, prop).type === 'string' ? 12345 : 'yes';
+        const r = await postJson(s, path, { ...schema.example, [field]: wrong });
+        assert.equal(r.status, 400, `${path} with ${field}: ${JSON.stringify(wrong)}: ${r.text}`);
+        assert.equal(r.json.error.code, 'invalid_field');
+        assert.match(r.json.error.message, new RegExp(`'${field}'`));
+      }
+    }
+  });
+
+  test('documented error answers: bad JSON, media type, method, unknown path', async () => {
+    const errorSchema = { $ref: '#/components/schemas/Error' };
+    for (const { path, method } of operations(doc)) {
+      if (method === 'post') {
+        let r = await postJson(s, path, '{"x":');
+        assert.equal(r.json.error.code, 'bad_json');
+        assert.deepEqual(validate(doc, errorSchema, r.json), []);
+        r = await postJson(s, path, '{}', { 'content-type': 'text/plain' });
+        assert.equal(r.status, 415);
+        assert.equal(r.json.error.code, 'unsupported_media_type');
+        const res = await fetch(s.url + path);
+        assert.equal(res.status, 405);
+        assert.equal(res.headers.get('allow'), 'POST');
+        assert.deepEqual(validate(doc, errorSchema, await res.json()), []);
+      } else {
+        const r = await postJson(s, path, '{}');
+        assert.equal(r.status, 405);
+        assert.equal(r.json.error.code, 'method_not_allowed');
+      }
+    }
+    const res = await fetch(s.url + '/v1/verify/id3');
+    assert.equal(res.status, 404);
+    assert.deepEqual(validate(doc, errorSchema, await res.json()), []);
+  });
+
+  test("the document's own examples fit its schemas", () => {
+    let n = 0;
+    const check = (schema, value, where) => {
+      assert.deepEqual(validate(doc, schema, value), [], where);
+      n++;
+    };
+    for (const [name, schema] of Object.entries(doc.components.schemas))
+      if (schema.example !== undefined) check(schema, schema.example, `components.schemas.${name}.example`);
+    const responses = (op) => Object.entries(op.responses).map(([st, r]) => [st, resolve(doc, r)]);
+    for (const { path, method, op } of operations(doc)) {
+      for (const [status, r] of responses(op)) {
+        for (const [ct, media] of Object.entries(r.content ?? {})) {
+          if (!ct.startsWith('application/json') || !media.schema) continue;
+          if (media.example !== undefined) check(media.schema, media.example, `${method} ${path} ${status}`);
+          for (const [k, ex] of Object.entries(media.examples ?? {}))
+            check(media.schema, ex.value, `${method} ${path} ${status} ${k}`);
+        }
+      }
+    }
+    assert.ok(n >= 20, `${n} examples checked`);
+  });
+});
