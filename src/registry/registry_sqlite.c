@@ -10,8 +10,18 @@
  *
  * Must never: store, log or keep an ID number or a name in plaintext (only
  * their keyed hashes reach SQL); wait on a lock longer than the busy
- * timeout; let a reader see part of a batch (every lookup is one SELECT,
- * i.e. one snapshot; stats run in one read transaction).
+ * timeout; let a reader see part of a batch (every lookup is one SELECT
+ * within one snapshot; stats run in one read transaction).
+ *
+ * Read snapshots are reused: starting and ending a read transaction costs
+ * SQLite's process-wide VFS mutex and two fcntl() locks, which under load
+ * made the HTTP threads queue on each other (half of id2's throughput). So
+ * each pooled read connection keeps its snapshot for up to SNAPSHOT_MS and
+ * serves every lookup of that time from it. Freshness: a write made through
+ * this `registry` (import, demo fill, erasure) ends every snapshot at once
+ * (write generation); a write by another process is seen within SNAPSHOT_MS.
+ * A janitor thread ends idle snapshots, so that no reader holds back a WAL
+ * checkpoint for longer than that.
  */
 #include "registry/registry.h"
 
@@ -28,10 +38,12 @@
 
 #include <openssl/crypto.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 
 #include "common/errbuf.h"
 
 #define DEFAULT_READERS 4
+#define SNAPSHOT_MS 100 /* longest a read snapshot is reused (see top) */
 #define DEFAULT_BUSY_MS 1000
 #define MAX_READERS 256
 
@@ -92,6 +104,10 @@ static const char sql_lookup[] =
 typedef struct {
     sqlite3 *db;
     sqlite3_stmt *lookup;
+    sqlite3_stmt *begin, *commit;
+    bool in_txn;          /* holds a read snapshot */
+    uint64_t gen;         /* the write generation it was taken at */
+    uint64_t started_ms;  /* when (CLOCK_MONOTONIC) */
 } reader;
 
 struct registry {
@@ -112,6 +128,12 @@ struct registry {
     unsigned n_readers;
     unsigned *free_idx;          /* stack of free reader indexes */
     unsigned n_free;
+
+    _Atomic uint64_t write_gen;  /* bumped after every commit through this handle */
+    pthread_t janitor;           /* ends idle read snapshots (see top) */
+    bool janitor_running;
+    bool stopping;               /* under pool_lock: janitor must exit */
+    pthread_cond_t janitor_cond;
 };
 
 /* A tiny open-addressing map: authority text -> authorities.id, so that
@@ -550,17 +572,113 @@ static reg_status open_reader(registry *r, reader *rd, char *err, size_t errlen)
         return open_failure(rd->db, sqlite3_errcode(rd->db), r->path, "configuring a read connection",
                             err, errlen);
     rc = sqlite3_prepare_v3(rd->db, sql_lookup, -1, SQLITE_PREPARE_PERSISTENT, &rd->lookup, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(rd->db, "BEGIN", -1, SQLITE_PREPARE_PERSISTENT, &rd->begin, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(rd->db, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &rd->commit, NULL);
     if (rc != SQLITE_OK)
         return open_failure(rd->db, rc, r->path, "preparing the lookup", err, errlen);
     return REG_OK;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* End a reader's snapshot (COMMIT of a read-only transaction cannot fail
+ * in a way that matters; if it does, the connection is rolled back). */
+static void end_snapshot(reader *rd)
+{
+    if (!rd->in_txn)
+        return;
+    if (sqlite3_step(rd->commit) != SQLITE_DONE) {
+        sqlite3_reset(rd->commit);
+        sqlite3_exec(rd->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    sqlite3_reset(rd->commit);
+    rd->in_txn = false;
+}
+
+static bool snapshot_stale(const registry *r, const reader *rd, uint64_t now)
+{
+    return rd->gen != atomic_load_explicit(&r->write_gen, memory_order_acquire) ||
+           now - rd->started_ms >= SNAPSHOT_MS;
+}
+
+/* Make sure `rd` is inside a fresh enough read transaction. The snapshot
+ * itself is taken by the first read after BEGIN. */
+static int ensure_snapshot(registry *r, reader *rd)
+{
+    uint64_t now = now_ms();
+    if (rd->in_txn && snapshot_stale(r, rd, now))
+        end_snapshot(rd);
+    if (rd->in_txn)
+        return SQLITE_OK;
+    uint64_t gen = atomic_load_explicit(&r->write_gen, memory_order_acquire);
+    int rc = sqlite3_step(rd->begin);
+    sqlite3_reset(rd->begin);
+    if (rc != SQLITE_DONE)
+        return rc;
+    rd->in_txn = true;
+    rd->gen = gen;
+    rd->started_ms = now;
+    return SQLITE_OK;
+}
+
+/* A write through this handle was committed: every snapshot is stale. */
+static void writes_committed(registry *r)
+{
+    atomic_fetch_add_explicit(&r->write_gen, 1, memory_order_release);
+}
+
+/* Ends the stale snapshots of the readers in the pool (not those in use:
+ * they end theirs when returned). Called with pool_lock held. */
+static void release_idle_snapshots(registry *r)
+{
+    uint64_t now = now_ms();
+    for (unsigned i = 0; i < r->n_free; i++) {
+        reader *rd = &r->readers[r->free_idx[i]];
+        if (rd->in_txn && snapshot_stale(r, rd, now))
+            end_snapshot(rd);
+    }
+}
+
+static void *janitor_main(void *arg)
+{
+    registry *r = arg;
+    pthread_mutex_lock(&r->pool_lock);
+    while (!r->stopping) {
+        struct timespec dl;
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_nsec += (long)SNAPSHOT_MS * 1000000L;
+        dl.tv_sec += dl.tv_nsec / 1000000000L;
+        dl.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&r->janitor_cond, &r->pool_lock, &dl);
+        release_idle_snapshots(r);
+    }
+    pthread_mutex_unlock(&r->pool_lock);
+    return NULL;
 }
 
 void registry_close(registry *r)
 {
     if (r == NULL)
         return;
+    if (r->janitor_running) {
+        pthread_mutex_lock(&r->pool_lock);
+        r->stopping = true;
+        pthread_cond_signal(&r->janitor_cond);
+        pthread_mutex_unlock(&r->pool_lock);
+        pthread_join(r->janitor, NULL);
+    }
     for (unsigned i = 0; r->readers != NULL && i < r->n_readers; i++) {
+        end_snapshot(&r->readers[i]);
         sqlite3_finalize(r->readers[i].lookup);
+        sqlite3_finalize(r->readers[i].begin);
+        sqlite3_finalize(r->readers[i].commit);
         close_db(r->readers[i].db);
     }
     free(r->readers);
@@ -571,6 +689,7 @@ void registry_close(registry *r)
     pthread_mutex_destroy(&r->write_lock);
     pthread_mutex_destroy(&r->pool_lock);
     pthread_cond_destroy(&r->pool_cond);
+    pthread_cond_destroy(&r->janitor_cond);
     free(r->path);
     free(r);
 }
@@ -605,6 +724,7 @@ reg_status registry_open(const reg_options *opt, registry **out, char *err, size
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->pool_cond, &ca);
+    pthread_cond_init(&r->janitor_cond, &ca);
     pthread_condattr_destroy(&ca);
 
     r->read_only = opt->read_only;
@@ -718,6 +838,12 @@ reg_status registry_open(const reg_options *opt, registry **out, char *err, size
         }
         r->free_idx[r->n_free++] = i;
     }
+    if (pthread_create(&r->janitor, NULL, janitor_main, r) != 0) {
+        set_err(err, errlen, "cannot start the registry's snapshot janitor thread");
+        registry_close(r);
+        return REG_ERR_NOMEM;
+    }
+    r->janitor_running = true;
     *out = r;
     return REG_OK;
 }
@@ -754,6 +880,8 @@ static reader *borrow_reader(registry *r)
 
 static void return_reader(registry *r, reader *rd)
 {
+    if (rd->in_txn && snapshot_stale(r, rd, now_ms()))
+        end_snapshot(rd);
     pthread_mutex_lock(&r->pool_lock);
     r->free_idx[r->n_free++] = (unsigned)(rd - r->readers);
     pthread_cond_signal(&r->pool_cond);
@@ -775,7 +903,9 @@ reg_status registry_lookup(registry *r, const char id18[18], const char *name, s
         return REG_UNAVAILABLE;
     sqlite3_stmt *st = rd->lookup;
     reg_status result = REG_NOT_FOUND;
-    int rc = sqlite3_bind_blob(st, 1, id_hash, SM_HASH_BYTES, SQLITE_STATIC);
+    int rc = ensure_snapshot(r, rd);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_blob(st, 1, id_hash, SM_HASH_BYTES, SQLITE_STATIC);
     if (rc != SQLITE_OK) {
         result = map_sqlite(rc);
         goto done;
@@ -813,8 +943,10 @@ reg_status registry_lookup(registry *r, const char id18[18], const char *name, s
         memset(out, 0, sizeof *out);
     }
 done:
-    sqlite3_reset(st); /* ends the statement's read snapshot */
+    sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    if (result == REG_UNAVAILABLE || result == REG_ERR_NOMEM)
+        end_snapshot(rd); /* start afresh next time */
     return_reader(r, rd);
     OPENSSL_cleanse(name_hash, sizeof name_hash);
     return result;
@@ -1234,6 +1366,7 @@ reg_status registry_writer_commit(reg_writer *w)
         return fail(w, rc);
     }
     w->in_txn = false;
+    writes_committed(w->r);
     return REG_OK;
 }
 
@@ -1295,6 +1428,11 @@ reg_status registry_delete(registry *r, const char id18[18])
         }
     }
     if (rc == SQLITE_OK && found && exec_sql(db, "COMMIT", &rc)) {
+        /* The erased person must not outlive the commit in any snapshot. */
+        writes_committed(r);
+        pthread_mutex_lock(&r->pool_lock);
+        release_idle_snapshots(r);
+        pthread_mutex_unlock(&r->pool_lock);
         /* Erasure: secure_delete zeroed the freed cells in the pages just
          * written to the WAL; checkpointing them into the database and
          * truncating the WAL leaves no older copy of the person's rows. */
@@ -1343,6 +1481,7 @@ reg_status registry_stats(registry *r, reg_stats *out)
 {
     memset(out, 0, sizeof *out);
     reader *rd = borrow_reader(r);
+    end_snapshot(rd); /* stats take their own, fresh read transaction */
     if (rd == NULL)
         return REG_UNAVAILABLE;
     sqlite3 *db = rd->db;
