@@ -1510,7 +1510,7 @@ reg_status registry_stats(registry *r, reg_stats *out)
             rc = SQLITE_OK;
         sqlite3_finalize(st);
     }
-    char fp[64] = "";
+    char fp[sizeof out->key_fingerprint] = "";
     if (rc == SQLITE_OK)
         (void)meta_get(db, "key_fingerprint", fp, sizeof fp, &rc);
     exec_sql(db, "COMMIT", NULL);
@@ -1520,7 +1520,7 @@ reg_status registry_stats(registry *r, reg_stats *out)
         memset(out, 0, sizeof *out);
         return st == REG_OK ? REG_UNAVAILABLE : st;
     }
-    snprintf(out->key_fingerprint, sizeof out->key_fingerprint, "%s", fp);
+    memcpy(out->key_fingerprint, fp, sizeof fp);
     out->schema_version = r->store_version;
     out->store_bytes = file_size(r->path, "") + file_size(r->path, "-wal");
     return REG_OK;
