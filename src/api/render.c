@@ -68,6 +68,19 @@ json_t *render_region(const sm_region *r)
                      "last_year", r->last_year ? json_integer(r->last_year) : json_null());
 }
 
+json_t *render_id_info(const sm_id_info *info)
+{
+    char sex[2] = {info->sex, '\0'};
+    return json_pack("{s:s, s:s, s:o, s:o, s:s, s:i, s:b}",
+                     "id_number", info->id18,
+                     "kind", sm_id_kind_code(info->kind),
+                     "region", render_region(&info->region),
+                     "birth", date_compact_or_null(info->birth),
+                     "sex", sex,
+                     "age", info->age,
+                     "upgraded_from_15", info->from_15);
+}
+
 json_t *render_id_result(const char *input, size_t input_len, sm_id_status st,
                          const sm_id_info *info)
 {
@@ -77,21 +90,14 @@ json_t *render_id_result(const char *input, size_t input_len, sm_id_status st,
     json_object_set_new(o, "reason", str_or_null(sm_id_status_code(st)));
     json_object_set_new(o, "message", st == SM_ID_OK ? json_null()
                                                      : json_string(sm_id_status_message(st)));
-    if (st == SM_ID_OK) {
-        char sex[2] = {info->sex, '\0'};
-        json_object_set_new(o, "id_number", json_string(info->id18));
-        json_object_set_new(o, "kind", json_string(sm_id_kind_code(info->kind)));
-        json_object_set_new(o, "region", render_region(&info->region));
-        json_object_set_new(o, "birth", date_compact_or_null(info->birth));
-        json_object_set_new(o, "sex", json_string(sex));
-        json_object_set_new(o, "age", json_integer(info->age));
-        json_object_set_new(o, "upgraded_from_15", json_boolean(info->from_15));
-    } else {
-        static const char *const derived[] = {"id_number", "kind", "region", "birth",
-                                              "sex", "age", "upgraded_from_15"};
-        for (size_t i = 0; i < sizeof derived / sizeof *derived; i++)
-            json_object_set_new(o, derived[i], json_null());
+    static const char *const derived[] = {"id_number", "kind", "region", "birth",
+                                          "sex", "age", "upgraded_from_15"};
+    json_t *id = st == SM_ID_OK ? render_id_info(info) : NULL;
+    for (size_t i = 0; i < sizeof derived / sizeof *derived; i++) {
+        json_t *v = id ? json_object_get(id, derived[i]) : NULL;
+        json_object_set(o, derived[i], v ? v : json_null());
     }
+    json_decref(id);
     return o;
 }
 

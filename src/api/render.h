@@ -18,6 +18,10 @@
  * are null. */
 json_t *render_region(const sm_region *r);
 
+/* What a valid ID number says: {id_number, kind, region, birth (YYYYMMDD),
+ * sex, age, upgraded_from_15}. */
+json_t *render_id_info(const sm_id_info *info);
+
 /* The idcard check object: input, valid, reason, message, id_number, kind,
  * region, birth (YYYYMMDD), sex, age. On failure every derived field is null. */
 json_t *render_id_result(const char *input, size_t input_len, sm_id_status st,

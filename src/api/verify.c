@@ -42,32 +42,10 @@ static int read_request(http_request *req, json_t *body, bool id4, verify_reques
     return 0;
 }
 
-/* The parse result of the (valid) ID number: what /v1/idcard/parse says
- * (render_id_result), less the echo of the input and the validity fields;
- * built directly rather than by deleting those four (the hot path). The
- * OpenAPI tests keep the two shapes in step (IdInfo vs IdResult). */
-static json_t *render_id_info(const verify_result *r)
+/* The parse result of the (valid) ID number, as /v1/idcard/parse says it. */
+static json_t *id_info_of(const verify_result *r)
 {
-    if (r->id_status != SM_ID_OK)
-        return json_null();
-    const sm_id_info *id = &r->id;
-    char sex[2] = {id->sex, '\0'};
-    char birth[9];
-    sm_date_format_compact(id->birth, birth);
-    json_t *o = json_object();
-    if (o == NULL)
-        return NULL;
-    if (json_object_set_new(o, "id_number", json_string(id->id18)) != 0 ||
-        json_object_set_new(o, "kind", json_string(sm_id_kind_code(id->kind))) != 0 ||
-        json_object_set_new(o, "region", render_region(&id->region)) != 0 ||
-        json_object_set_new(o, "birth", json_string(birth)) != 0 ||
-        json_object_set_new(o, "sex", json_string(sex)) != 0 ||
-        json_object_set_new(o, "age", json_integer(id->age)) != 0 ||
-        json_object_set_new(o, "upgraded_from_15", json_boolean(id->from_15)) != 0) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return r->id_status == SM_ID_OK ? render_id_info(&r->id) : json_null();
 }
 
 static json_t *reason_of(const verify_result *r)
@@ -114,7 +92,7 @@ static json_t *render_verify(const verify_result *r, bool id4)
                                  r->found ? json_integer((json_int_t)r->hukou) : json_null()) ==
                  0;
     if (ok)
-        ok = json_object_set_new(o, "id_info", render_id_info(r)) == 0;
+        ok = json_object_set_new(o, "id_info", id_info_of(r)) == 0;
     if (!ok) {
         json_decref(o);
         return NULL;
