@@ -1,33 +1,48 @@
 /*
  * routes.c — the routing table of the native API, the 404 / 405 answers,
- * and the handlers' shared context (the registry, opened late if it was
- * unavailable at start).
+ * the guard that authenticates and admits every /v1 call (tenancy), and the
+ * handlers' shared context (the registry, opened late if it was unavailable
+ * at start; the tenancy store).
  *
- * Must never: match loosely (paths are exact; no trailing-slash or case
+ * Must never: match loosely (paths are exact — a "{param}" segment of the
+ * table matches exactly one non-empty segment — no trailing-slash or case
  * folding), echo the request path in an error (it may hold identity data
- * a client typed into a URL), or let more than one thread at a time try to
- * open the registry.
+ * a client typed into a URL), let more than one thread at a time try to
+ * open the registry, run a /v1 handler for a caller the guard refused, or
+ * put a presented key in an answer or a log line.
  */
 #include "api/routes.h"
 
+#include <math.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "http/accesslog.h"
 #include "http/metrics.h"
 
 static const route table[] = {
-    /* method  path                   handler             name */
-    {"GET",  "/healthz",            api_health,         "healthz"},
-    {"GET",  "/metrics",            metrics_handle,     "metrics"},
-    {"GET",  "/openapi.json",       api_openapi,        "openapi"},
-    {"POST", "/v1/idcard/parse",    api_idcard_parse,   "idcard_parse"},
-    {"POST", "/v1/name/check",      api_name_check,     "name_check"},
-    {"POST", "/v1/validity/check",  api_validity_check, "validity_check"},
-    {"POST", "/v1/verify/id2",      api_verify_id2,     "verify_id2"},
-    {"POST", "/v1/verify/id4",      api_verify_id4,     "verify_id4"},
+    /* method  path                   handler             name              access      product */
+    {"GET",  "/healthz",            api_health,         "healthz",        ROUTE_PUBLIC, NULL},
+    {"GET",  "/metrics",            metrics_handle,     "metrics",        ROUTE_PUBLIC, NULL},
+    {"GET",  "/openapi.json",       api_openapi,        "openapi",        ROUTE_PUBLIC, NULL},
+    {"POST", "/v1/idcard/parse",    api_idcard_parse,   "idcard_parse",   ROUTE_APP,    NULL},
+    {"POST", "/v1/name/check",      api_name_check,     "name_check",     ROUTE_APP,    NULL},
+    {"POST", "/v1/validity/check",  api_validity_check, "validity_check", ROUTE_APP,    NULL},
+    {"POST", "/v1/verify/id2",      api_verify_id2,     "verify_id2",     ROUTE_APP,    "id2"},
+    {"POST", "/v1/verify/id4",      api_verify_id4,     "verify_id4",     ROUTE_APP,    "id4"},
+    /* The admin API checks its own token (api/admin.c), not an app's key. */
+    {"GET",   "/admin/v1/apps",                    api_admin_apps_list,    "admin_apps_list",   ROUTE_PUBLIC, NULL},
+    {"POST",  "/admin/v1/apps",                    api_admin_app_create,   "admin_app_create",  ROUTE_PUBLIC, NULL},
+    {"GET",   "/admin/v1/apps/{name}",             api_admin_app_get,      "admin_app_get",     ROUTE_PUBLIC, NULL},
+    {"PATCH", "/admin/v1/apps/{name}",             api_admin_app_update,   "admin_app_update",  ROUTE_PUBLIC, NULL},
+    {"POST",  "/admin/v1/apps/{name}/credentials", api_admin_cred_add,     "admin_cred_add",    ROUTE_PUBLIC, NULL},
+    {"POST",  "/admin/v1/apps/{name}/packages",    api_admin_package_add,  "admin_package_add", ROUTE_PUBLIC, NULL},
+    {"GET",   "/admin/v1/apps/{name}/usage",       api_admin_usage,        "admin_usage",       ROUTE_PUBLIC, NULL},
+    {"GET",   "/admin/v1/audit",                   api_admin_audit_list,   "admin_audit_list",  ROUTE_PUBLIC, NULL},
+    {"POST",  "/admin/v1/audit/verify",            api_admin_audit_verify, "admin_audit_verify", ROUTE_PUBLIC, NULL},
 };
 
 #define N_ROUTES (sizeof table / sizeof table[0])
@@ -36,6 +51,25 @@ const route *routes_table(size_t *count)
 {
     *count = N_ROUTES;
     return table;
+}
+
+/* `pattern` is a table path: literal bytes, except that a "{param}"
+ * segment matches one non-empty path segment (no '/'). */
+static bool path_matches(const char *pattern, const char *path)
+{
+    while (*pattern != '\0') {
+        if (*pattern == '{') {
+            const char *close = strchr(pattern, '}');
+            if (close == NULL || *path == '\0' || *path == '/')
+                return false;
+            pattern = close + 1;
+            path += strcspn(path, "/");
+            continue;
+        }
+        if (*pattern++ != *path++)
+            return false;
+    }
+    return *path == '\0';
 }
 
 static bool method_matches(const char *want, const char *got)
@@ -54,7 +88,7 @@ static void allow_list(const char *path, char *out, size_t cap)
     size_t o = 0;
     out[0] = '\0';
     for (size_t i = 0; i < N_ROUTES; i++) {
-        if (strcmp(table[i].path, path) != 0)
+        if (!path_matches(table[i].path, path))
             continue;
         int n = snprintf(out + o, cap - o, "%s%s", o ? ", " : "", table[i].method);
         if (n < 0 || (size_t)n >= cap - o)
@@ -78,14 +112,169 @@ static void reply_method_not_allowed(http_request *req)
     reply_error_with_header(req, 405, "method_not_allowed", msg, "Allow", allow);
 }
 
+/* ------------------------------------------------------------------ guard */
+
+/* The table entry the router chose for `req` (req->route is its name). */
+static const route *route_of(const http_request *req)
+{
+    for (size_t i = 0; i < N_ROUTES; i++)
+        if (table[i].name == req->route)
+            return &table[i];
+    return NULL;
+}
+
+/* Seconds for a Retry-After header: a whole number (rounded up), at least
+ * 1, at most two days. */
+static void retry_after_text(double seconds, char out[24])
+{
+    double s = seconds > 1.0 ? ceil(seconds) : 1.0; /* also NaN → 1 */
+    if (s > 172800.0)
+        s = 172800.0;
+    snprintf(out, 24, "%.0f", s);
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* The native key the request presents: `Authorization: Bearer KEY` (scheme
+ * case-insensitive), else `X-Api-Key: KEY`. Borrowed; NULL when neither. */
+static const char *presented_key(const http_request *req, size_t *len)
+{
+    const char *key = NULL;
+    const char *auth = request_header(req, "Authorization");
+    if (auth != NULL) {
+        while (is_space(*auth))
+            auth++;
+        if (strncasecmp(auth, "Bearer", 6) == 0 && is_space(auth[6])) {
+            key = auth + 6;
+            while (is_space(*key))
+                key++;
+        }
+    }
+    if (key == NULL || *key == '\0')
+        key = request_header(req, "X-Api-Key");
+    if (key == NULL)
+        return NULL;
+    size_t n = strlen(key);
+    while (n > 0 && is_space(key[n - 1]))
+        n--;
+    if (n == 0)
+        return NULL;
+    *len = n;
+    return key;
+}
+
+static void reply_unauthorized(http_request *req, tenancy *t, const char *message)
+{
+    tenancy_auth_failed(t, req->remote);
+    reply_error_with_header(req, 401, "unauthorized", message, "WWW-Authenticate",
+                            "Bearer realm=\"shiming\"");
+}
+
+/* Authenticate and admit `req` for route `r`. 0: go on to the handler;
+ * -1: already answered. */
+static int authorise(http_request *req, tenancy *t, const route *r)
+{
+    char retry[24];
+    double retry_s = 0;
+    if (tenancy_auth_blocked(t, req->remote, &retry_s)) {
+        retry_after_text(retry_s, retry);
+        reply_error_with_header(req, 429, "too_many_requests",
+                                "too many failed authentications from this address; retry later",
+                                "Retry-After", retry);
+        return -1;
+    }
+
+    size_t key_len = 0;
+    const char *key = presented_key(req, &key_len);
+    if (key == NULL) {
+        reply_unauthorized(req, t,
+                           "this endpoint needs an API key: send 'Authorization: Bearer KEY' "
+                           "or 'X-Api-Key: KEY'");
+        return -1;
+    }
+    tn_app app;
+    memset(&app, 0, sizeof app);
+    tn_status st = tenancy_authenticate(t, TN_CRED_NATIVE, key, key_len, &app);
+    if (st == TN_ERR_NOT_FOUND || st == TN_ERR_INVALID) {
+        reply_unauthorized(req, t, "the API key is not valid");
+        return -1;
+    }
+    if (st != TN_OK) {
+        reply_error_with_header(req, 503, "unavailable",
+                                "the server cannot check credentials right now; retry later",
+                                "Retry-After", "1");
+        return -1;
+    }
+    req->app_id = app.id;
+    snprintf(req->app, sizeof req->app, "%s", app.name);
+
+    retry_s = 0;
+    tn_admit a = tenancy_admit(t, &app, r->product, req->remote, &retry_s);
+    switch (a) {
+    case TN_ADMIT_OK:
+        return 0;
+    case TN_ADMIT_NO_QUOTA:
+        if (r->product != NULL) {
+            req->free_only = true; /* the handler answers only what is free */
+            return 0;
+        }
+        reply_error(req, 403, "quota_exhausted", "balance exhausted: the app has no units left");
+        return -1;
+    case TN_ADMIT_FROZEN:
+        reply_error(req, 403, "app_frozen", "this app is frozen");
+        return -1;
+    case TN_ADMIT_DISABLED:
+        reply_error(req, 403, "app_disabled", "this app is disabled");
+        return -1;
+    case TN_ADMIT_IP_DENIED:
+        reply_error(req, 403, "ip_not_allowed", "this app may not call from this address");
+        return -1;
+    case TN_ADMIT_RATE_LIMITED:
+        retry_after_text(retry_s, retry);
+        reply_error_with_header(req, 429, "rate_limited",
+                                "too many requests for this app; slow down", "Retry-After", retry);
+        return -1;
+    case TN_ADMIT_DAILY_LIMIT:
+        retry_after_text(retry_s, retry);
+        reply_error_with_header(req, 429, "daily_limit_exceeded",
+                                "this app has reached its daily limit", "Retry-After", retry);
+        return -1;
+    case TN_ADMIT_UNAVAILABLE:
+    default:
+        reply_error_with_header(req, 503, "unavailable",
+                                "the server cannot admit requests right now; retry later",
+                                "Retry-After", "1");
+        return -1;
+    }
+}
+
+/* The handler of every ROUTE_APP route: the guard, then the route's own. */
+static void guarded(http_request *req)
+{
+    const route *r = route_of(req);
+    if (r == NULL) {
+        reply_error(req, 500, "internal", "the server could not route this request");
+        return;
+    }
+    tenancy *t = api_context_tenancy(req->ctx);
+    if (t != NULL && authorise(req, t, r) != 0)
+        return;
+    r->handler(req);
+}
+
+/* ---------------------------------------------------------------- routing */
+
 void routes_resolve(const char *method, const char *path, http_route *out)
 {
     const route *same_path = NULL;
     for (size_t i = 0; i < N_ROUTES; i++) {
-        if (strcmp(table[i].path, path) != 0)
+        if (!path_matches(table[i].path, path))
             continue;
         if (method_matches(table[i].method, method)) {
-            out->handler = table[i].handler;
+            out->handler = table[i].access == ROUTE_APP ? guarded : table[i].handler;
             out->route = table[i].name;
             out->buffer_body = true;
             return;
@@ -158,6 +347,16 @@ registry *api_context_registry(api_context *ctx)
     }
     atomic_flag_clear_explicit(&ctx->opening, memory_order_release);
     return reg;
+}
+
+void api_context_set_tenancy(api_context *ctx, tenancy *t)
+{
+    ctx->tenancy = t;
+}
+
+tenancy *api_context_tenancy(const void *ctx)
+{
+    return ctx != NULL ? ((const api_context *)ctx)->tenancy : NULL;
 }
 
 void api_context_destroy(api_context *ctx)

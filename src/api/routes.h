@@ -1,6 +1,7 @@
 /*
- * routes.h — the native API's routing table, its handlers, and the context
- * they share (the registry).
+ * routes.h — the native API's routing table, its handlers, the guard that
+ * puts /v1 behind tenancy, and the context they share (the registry, the
+ * tenancy store).
  *
  * The table (routes.c) is the single place that maps (method, path) to a
  * handler and a route name; adding an endpoint is one table line plus its
@@ -26,18 +27,42 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "api/admin.h"
 #include "config/config.h"
 #include "crypto/server_key.h"
 #include "http/request.h"
 #include "http/server.h"
 #include "registry/registry.h"
+#include "tenancy/tenancy.h"
+
+/* Who may call a route. */
+typedef enum {
+    ROUTE_PUBLIC = 0,   /* anyone: health, metrics, the API description */
+    ROUTE_APP,          /* an app's native key (tenancy): authenticated and admitted */
+} route_access;
 
 typedef struct {
     const char *method; /* "GET", "POST", … */
-    const char *path;   /* exact path */
+    const char *path;   /* exact path; a "{param}" segment matches any one
+                           non-empty segment (/admin/v1/apps/{name}) */
     http_handler handler;
     const char *name;   /* route label for logs and metrics, snake_case */
+    route_access access;
+    const char *product; /* ROUTE_APP: the metered product ("id2"), NULL = unmetered */
 } route;
+
+/*
+ * Every ROUTE_APP route runs behind one guard (routes.c), before its
+ * handler: the failed-authentication limiter (429 too_many_requests), the
+ * native key (`Authorization: Bearer KEY` or `X-Api-Key: KEY`; 401
+ * unauthorized), then tenancy_admit for the route's product (403
+ * app_frozen / app_disabled / ip_not_allowed, 429 rate_limited /
+ * daily_limit_exceeded with Retry-After, 403 quota_exhausted, 503
+ * unavailable). A metered route whose app has no quota left still reaches
+ * its handler with req->free_only set: an answer that is not charged
+ * (invalid input) is still given. The guard sets req->app / req->app_id.
+ * With tenancy off (api_context_tenancy() NULL) every route is open.
+ */
 
 /* The resolver for http_server_start(). */
 void routes_resolve(const char *method, const char *path, http_route *out);
@@ -67,6 +92,9 @@ typedef struct {
     sm_key key;                     /* kept only for a later open; zeroed at destroy */
     atomic_flag opening;            /* one open attempt at a time */
     _Atomic long long next_try_ns;  /* CLOCK_MONOTONIC: no attempt before this */
+    tenancy *tenancy;               /* borrowed (serve owns it); NULL = tenancy off */
+    api_admin *admin;               /* the admin API's token (api/admin.h); borrowed, set by
+                                       serve before start; NULL = /admin/v1 answers 404 */
 } api_context;
 
 /* `reg` (may be NULL) becomes the context's; when it is NULL and `opt` is
@@ -77,6 +105,15 @@ void api_context_init(api_context *ctx, registry *reg, const reg_options *opt);
 /* The registry, or NULL when it is (still) unavailable. Thread-safe; may
  * take up to the registry's busy timeout when it tries to open it. */
 registry *api_context_registry(api_context *ctx);
+
+/* Hand the context the tenancy store (borrowed: `serve` opens it before
+ * the server starts and closes it after api_context_destroy). NULL, the
+ * default, means tenancy is off: /v1 is open and unmetered. */
+void api_context_set_tenancy(api_context *ctx, tenancy *t);
+
+/* The tenancy store of a context (req->ctx), or NULL when tenancy is off.
+ * Thread-safe (set once before the server starts). */
+tenancy *api_context_tenancy(const void *ctx);
 
 /* Close the registry (if open) and zero the key. No request may be running. */
 void api_context_destroy(api_context *ctx);

@@ -1,25 +1,36 @@
 /*
  * cmd_serve.c — `shiming serve`: load the configuration and the server key,
  * open the registry (filling it with the demo identities under --demo when
- * it is empty), start the HTTP server, wait for SIGTERM/SIGINT, drain, close
- * the registry and exit.
+ * it is empty) and the tenancy store (apps, keys, quotas, audit; under
+ * --demo also the demo app with its fixed credentials), make sure the admin
+ * token file exists, start the HTTP server, wait for SIGTERM/SIGINT, drain,
+ * close the registry and the tenancy store (committing what is queued) and
+ * exit.
  *
  * Exit status: 0 after a signal-initiated shutdown (requests drained or
  * not), 1 when the server cannot start (address in use, bad TLS files, an
- * unusable key file or registry), 2 on a usage error (bad flag, bad config
- * file). A registry that exists but stays locked by another process for the
- * whole busy timeout at start is not fatal: the server starts, answers
- * registry_unavailable (503) and opens it as soon as it can.
- * Must never: call exit(), or let an MHD thread receive SIGTERM/SIGINT (they
- * are blocked before any thread starts and taken with sigwait here).
+ * unusable key file, registry or tenancy store), 2 on a usage error (bad
+ * flag, bad config file, --demo on a non-loopback address without
+ * --demo-allow-remote). A registry that exists but stays locked by another
+ * process for the whole busy timeout at start is not fatal: the server
+ * starts, answers registry_unavailable (503) and opens it as soon as it can.
+ * Must never: call exit(), let an MHD thread receive SIGTERM/SIGINT (they
+ * are blocked before any thread starts and taken with sigwait here), log a
+ * secret (the demo credentials and the admin token included), or create
+ * the demo credentials without --demo.
  */
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "api/admin.h"
 #include "api/routes.h"
 #include "cli/commands.h"
 #include "config/config.h"
@@ -29,6 +40,7 @@
 #include "http/metrics.h"
 #include "http/server.h"
 #include "registry/registry.h"
+#include "tenancy/tenancy.h"
 
 #define DEMO_SEED 1
 #define DEMO_COUNT 10000
@@ -40,29 +52,34 @@ static double seconds_since(const struct timespec *t0)
     return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* Open the registry into `ctx`. 0 on success (the registry may still be
- * unavailable: then ctx opens it later), or 1 after having printed why the
- * server cannot start. */
-static int open_registry(const config *cfg, api_context *ctx)
+/* Load (or create) the server key. 0, or 1 after having printed why not. */
+static int load_key(const config *cfg, sm_key *key)
 {
     char err[1024] = "";
-    sm_key key;
     bool created = false;
-    memset(&key, 0, sizeof key);
-    sm_key_status ks = sm_key_load(cfg->key_file, true, &key, &created, err, sizeof err);
+    memset(key, 0, sizeof *key);
+    sm_key_status ks = sm_key_load(cfg->key_file, true, key, &created, err, sizeof err);
     if (ks != SM_KEY_OK) {
         fprintf(stderr, "shiming serve: cannot use the server key: %s\n", err);
-        sm_key_clear(&key);
+        sm_key_clear(key);
         return 1;
     }
     if (created)
         accesslog_event(json_pack("{s:s,s:s}", "event", "key_created", "key_file",
                                   cfg->key_file));
+    return 0;
+}
 
+/* Open the registry into `ctx` with the server key `key` (borrowed). 0 on
+ * success (the registry may still be unavailable: then ctx opens it later),
+ * or 1 after having printed why the server cannot start. */
+static int open_registry(const config *cfg, const sm_key *key, api_context *ctx)
+{
+    char err[1024] = "";
     reg_options opt;
     memset(&opt, 0, sizeof opt);
     opt.path = cfg->db;
-    opt.key = &key;
+    opt.key = key;
     opt.create = true;
     opt.readers = cfg->threads;
     opt.busy_timeout_ms = cfg->busy_timeout_ms;
@@ -74,7 +91,6 @@ static int open_registry(const config *cfg, api_context *ctx)
     double waited_ms = seconds_since(&t0) * 1000.0;
     if (st == REG_OK) {
         api_context_init(ctx, reg, NULL);
-        sm_key_clear(&key);
         accesslog_event(json_pack("{s:s,s:s,s:i}", "event", "registry_opened", "db", cfg->db,
                                   "schema_version", registry_store_version(reg)));
         return 0;
@@ -89,12 +105,10 @@ static int open_registry(const config *cfg, api_context *ctx)
     bool waited = waited_ms >= 0.8 * (double)(cfg->busy_timeout_ms ? cfg->busy_timeout_ms : 1000);
     if (st == REG_UNAVAILABLE && exists && waited && !cfg->demo) {
         api_context_init(ctx, NULL, &opt);
-        sm_key_clear(&key);
         accesslog_event(json_pack("{s:s,s:s,s:s}", "event", "registry_unavailable", "db",
                                   cfg->db, "message", err));
         return 0;
     }
-    sm_key_clear(&key);
     if (err[0] != '\0')
         fprintf(stderr, "shiming serve: cannot open the registry: %s\n", err);
     else
@@ -143,6 +157,183 @@ static int fill_demo(const config *cfg, registry *reg)
     return 0;
 }
 
+/* ----------------------------------------------------------------- tenancy */
+
+/* Is the bind address a loopback one (127.0.0.0/8, ::1, ::ffff:127.x)? */
+static bool bind_is_loopback(const char *addr)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, addr, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, addr, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) ||
+               (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return false;
+}
+
+/* Open the tenancy store. 0, or 1 after having printed why not. */
+static int open_tenancy(const config *cfg, const sm_key *key, tenancy **out)
+{
+    char err[1024] = "";
+    tn_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.path = cfg->tenancy_db;
+    opt.key = key;
+    opt.create = true;
+    opt.busy_timeout_ms = cfg->busy_timeout_ms;
+    opt.start_threads = true;
+    tn_status st = tenancy_open(&opt, out, err, sizeof err);
+    if (st != TN_OK) {
+        *out = NULL;
+        fprintf(stderr, "shiming serve: cannot open the tenancy store '%s': %s\n",
+                cfg->tenancy_db, err[0] ? err : tn_status_message(st));
+        return 1;
+    }
+    accesslog_event(json_pack("{s:s,s:s}", "event", "tenancy_opened", "db", cfg->tenancy_db));
+    return 0;
+}
+
+/* The admin API's state: the token file (created when missing: 32 random
+ * bytes in hex, mode 0600) read into an api_admin. 0, or 1 after having
+ * printed why not (the message never holds the token). */
+static int open_admin(const config *cfg, const sm_key *key, api_admin **out)
+{
+    char err[1024] = "";
+    char token[ADMIN_TOKEN_LEN + 1];
+    bool created = false;
+    *out = NULL;
+    if (!admin_token_load(cfg->admin_token_file, true, token, &created, err, sizeof err)) {
+        fprintf(stderr, "shiming serve: %s\n", err);
+        return 1;
+    }
+    *out = admin_new(token, key);
+    OPENSSL_cleanse(token, sizeof token);
+    if (*out == NULL) {
+        fprintf(stderr, "shiming serve: out of memory\n");
+        return 1;
+    }
+    if (created)
+        accesslog_event(json_pack("{s:s,s:s}", "event", "admin_token_created", "file",
+                                  cfg->admin_token_file));
+    return 0;
+}
+
+/* The demo app's fixed, published credentials (README: "Apps, keys and quotas").
+ * They exist only in a store that `serve --demo` has started on. */
+static const struct {
+    tn_cred_kind kind;
+    const char *id;      /* NULL for the hashed kinds */
+    const char *secret;
+} demo_creds[] = {
+    {TN_CRED_NATIVE, NULL, "demo-key"},
+    {TN_CRED_BEARER, NULL, "demo-token"},
+    {TN_CRED_APPCODE, NULL, "demo-appcode"},
+    {TN_CRED_APIKEY, "demo", "demo-apikey"},
+    {TN_CRED_ACCESSKEY, "demo-access-key-id", "demo-access-key-secret"},
+    {TN_CRED_APPSECRET, "10001", "demo-secret"},
+};
+
+#define DEMO_APP "demo"
+#define DEMO_UNITS 1000000000LL
+
+/* Does the demo app already hold credential `i`? */
+static bool demo_cred_present(tenancy *t, int64_t app_id, size_t i)
+{
+    tn_app app;
+    memset(&app, 0, sizeof app);
+    tn_status st;
+    if (demo_creds[i].id == NULL) {
+        st = tenancy_authenticate(t, demo_creds[i].kind, demo_creds[i].secret,
+                                  strlen(demo_creds[i].secret), &app);
+    } else {
+        char secret[TN_SECRET_MAX];
+        st = tenancy_credential_secret(t, demo_creds[i].kind, demo_creds[i].id, secret, &app);
+        OPENSSL_cleanse(secret, sizeof secret);
+    }
+    return st == TN_OK && app.id == app_id;
+}
+
+/* --demo: the demo app, its fixed credentials and a large package of every
+ * known product; each missing piece is added (so an interrupted first start
+ * heals on the next). 0, or 1 after having printed why not. */
+static int demo_app(tenancy *t)
+{
+    char err[512] = "";
+    tn_app app;
+    memset(&app, 0, sizeof app);
+    bool created = false;
+    tn_status st = tenancy_app_get(t, DEMO_APP, &app);
+    if (st == TN_ERR_NOT_FOUND) {
+        st = tenancy_app_create(t, DEMO_APP, &app, err, sizeof err);
+        created = st == TN_OK;
+    }
+    if (st != TN_OK) {
+        fprintf(stderr, "shiming serve: --demo: cannot create the demo app: %s\n",
+                err[0] ? err : tn_status_message(st));
+        return 1;
+    }
+
+    json_t *creds = json_array();
+    for (size_t i = 0; i < sizeof demo_creds / sizeof demo_creds[0]; i++) {
+        if (demo_cred_present(t, app.id, i))
+            continue;
+        tn_new_cred nc;
+        memset(&nc, 0, sizeof nc);
+        err[0] = '\0';
+        st = tenancy_cred_add(t, app.id, demo_creds[i].kind, demo_creds[i].id,
+                              demo_creds[i].secret, &nc, err, sizeof err);
+        OPENSSL_cleanse(&nc, sizeof nc);
+        if (st != TN_OK) {
+            fprintf(stderr, "shiming serve: --demo: cannot add the demo app's %s credential: %s\n",
+                    tn_cred_kind_code(demo_creds[i].kind), err[0] ? err : tn_status_message(st));
+            json_decref(creds);
+            return 1;
+        }
+        json_array_append_new(creds, json_string(tn_cred_kind_code(demo_creds[i].kind)));
+    }
+
+    tn_package *pk = NULL;
+    size_t n_pk = 0;
+    st = tenancy_usage(t, app.id, &pk, &n_pk);
+    if (st != TN_OK) {
+        fprintf(stderr, "shiming serve: --demo: cannot read the demo app's packages: %s\n",
+                tn_status_message(st));
+        json_decref(creds);
+        return 1;
+    }
+    json_t *products = json_array();
+    const char *product;
+    for (size_t i = 0; (product = tn_product_at(i)) != NULL; i++) {
+        bool has = false;
+        for (size_t k = 0; k < n_pk && !has; k++)
+            has = strcmp(pk[k].product, product) == 0;
+        if (has)
+            continue;
+        sm_date never;
+        memset(&never, 0, sizeof never);
+        err[0] = '\0';
+        st = tenancy_package_add(t, app.id, product, DEMO_UNITS, never, err, sizeof err);
+        if (st != TN_OK) {
+            fprintf(stderr, "shiming serve: --demo: cannot add the demo app's %s package: %s\n",
+                    product, err[0] ? err : tn_status_message(st));
+            free(pk);
+            json_decref(creds);
+            json_decref(products);
+            return 1;
+        }
+        json_array_append_new(products, json_string(product));
+    }
+    free(pk);
+    /* Names of what was added, never a secret. */
+    accesslog_event(json_pack("{s:s,s:s,s:b,s:o,s:o,s:I}", "event", "demo_app", "app", DEMO_APP,
+                              "created", created, "credentials_added", creds, "packages_added",
+                              products, "units", (json_int_t)DEMO_UNITS));
+    return 0;
+}
+
+/* ------------------------------------------------------------------- serve */
+
 int cmd_serve(int argc, char **argv)
 {
     config cfg;
@@ -157,6 +348,17 @@ int cmd_serve(int argc, char **argv)
         return 2;
     case CONFIG_OK:
         break;
+    }
+
+    /* The demo's credentials are published: not on a reachable address
+     * unless the operator says so. */
+    if (cfg.demo && !cfg.demo_allow_remote && !bind_is_loopback(cfg.bind)) {
+        fprintf(stderr,
+                "shiming serve: --demo serves fixed, published credentials and may only listen "
+                "on a loopback address (127.0.0.1, ::1), not '%s'; add --demo-allow-remote to "
+                "do it anyway\n",
+                cfg.bind);
+        return 2;
     }
 
     /* Block the stop signals in this thread before any other starts, so that
@@ -181,27 +383,55 @@ int cmd_serve(int argc, char **argv)
     for (size_t i = 0; i < n_routes; i++)
         (void)metrics_route_slot(table[i].name);
 
+    sm_key key;
+    if (load_key(&cfg, &key) != 0) {
+        sigaction(SIGPIPE, &old_pipe, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return 1;
+    }
     api_context ctx;
-    if (open_registry(&cfg, &ctx) != 0) {
+    if (open_registry(&cfg, &key, &ctx) != 0) {
+        sm_key_clear(&key);
         sigaction(SIGPIPE, &old_pipe, NULL);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         return 1;
     }
+    tenancy *tn = NULL;
+    api_admin *admin = NULL;
+    int rc = 0;
+    if (cfg.tenancy_enabled)
+        rc = open_tenancy(&cfg, &key, &tn);
+    if (rc == 0 && tn != NULL)
+        rc = open_admin(&cfg, &key, &admin);
+    sm_key_clear(&key);
+    api_context_set_tenancy(&ctx, tn);
+    ctx.admin = admin;
+
     /* (--demo never starts without its registry: open_registry saw to it.) */
-    if (cfg.demo && fill_demo(&cfg, atomic_load(&ctx.reg)) != 0) {
-        api_context_destroy(&ctx);
-        sigaction(SIGPIPE, &old_pipe, NULL);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        return 1;
-    }
+    if (rc == 0 && cfg.demo)
+        rc = fill_demo(&cfg, atomic_load(&ctx.reg));
+    if (rc == 0 && tn != NULL && cfg.demo)
+        rc = demo_app(tn);
+    if (rc == 0 && tn == NULL)
+        accesslog_event(json_pack(
+            "{s:s,s:s,s:s}", "event", "warning", "warning", "tenancy_disabled", "message",
+            "[tenancy] enabled = false: /v1 is open to anyone, unauthenticated, unmetered and "
+            "unaudited; use only for benchmarks and trusted internal networks"));
 
     http_server *srv = NULL;
-    if (http_server_start(&cfg, routes_resolve, &ctx, &srv, err, sizeof err) != HTTP_SERVER_OK) {
+    if (rc == 0 &&
+        http_server_start(&cfg, routes_resolve, &ctx, &srv, err, sizeof err) != HTTP_SERVER_OK) {
         fprintf(stderr, "shiming serve: %s\n", err);
+        rc = 1;
+    }
+    if (rc != 0) {
         api_context_destroy(&ctx);
+        admin_free(admin);
+        if (tn != NULL)
+            tenancy_close(tn);
         sigaction(SIGPIPE, &old_pipe, NULL);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
-        return 1;
+        return rc;
     }
 
     int sig = 0;
@@ -214,6 +444,9 @@ int cmd_serve(int argc, char **argv)
      * (or cut off) when it returns: the registry can go. */
     http_server_shutdown(srv, &stop);
     api_context_destroy(&ctx);
+    admin_free(admin);
+    if (tn != NULL)
+        tenancy_close(tn); /* commits what is still queued */
 
     /* The stop signals stay blocked: a further one still pending must not
      * turn this clean exit into death by signal. */

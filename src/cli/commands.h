@@ -20,4 +20,15 @@ int cmd_registry(int argc, char **argv);
 /* shiming demo-data --count N --seed S --out DIR */
 int cmd_demo_data(int argc, char **argv);
 
+/* shiming app create|list|show|freeze|disable|unfreeze|set ... */
+int cmd_app(int argc, char **argv);
+/* shiming cred add APP KIND */
+int cmd_cred(int argc, char **argv);
+/* shiming package add APP PRODUCT --total N [--expires DATE] */
+int cmd_package(int argc, char **argv);
+/* shiming usage [APP] */
+int cmd_usage(int argc, char **argv);
+/* shiming audit verify|export|purge */
+int cmd_audit(int argc, char **argv);
+
 #endif

@@ -20,6 +20,11 @@ static const struct {
     {"idcard", cmd_idcard, "check ID numbers: `shiming idcard check [--json] ID...`"},
     {"registry", cmd_registry, "the authoritative records: import, stats, delete"},
     {"demo-data", cmd_demo_data, "write a synthetic registry and test cases"},
+    {"app", cmd_app, "apps: create, list, show, freeze, disable, set limits"},
+    {"cred", cmd_cred, "credentials: `shiming cred add APP KIND`"},
+    {"package", cmd_package, "quota packages: `shiming package add APP PRODUCT --total N`"},
+    {"usage", cmd_usage, "used / total per package"},
+    {"audit", cmd_audit, "the audit log: verify, export, purge"},
 };
 
 static void usage(FILE *f)

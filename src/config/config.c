@@ -90,6 +90,19 @@ static const config_option options[] = {
     {"registry", "busy_timeout_ms", "busy-timeout-ms", OPT_UINT, "1000",
      "Longest wait on a locked registry before answering registry_unavailable.",
      FIELD(busy_timeout_ms), 1, 60000, 0},
+    {"tenancy", "enabled", "tenancy-enabled", OPT_BOOL, "true",
+     "Authenticate, admit, meter and audit every /v1 call. false leaves /v1 open and "
+     "unmetered: only for benchmarks and trusted internal networks.",
+     FIELD(tenancy_enabled), 0, 0, 0},
+    {"tenancy", "db", "tenancy-db", OPT_PATH, "var/tenancy.db",
+     "The SQLite file of apps, credentials, quotas, usage and the audit log.",
+     FIELD(tenancy_db), 0, 0, 0},
+    {"tenancy", "admin_token_file", "admin-token-file", OPT_PATH, "var/admin.token",
+     "The token that guards /admin/v1 (created on first start, mode 0600).",
+     FIELD(admin_token_file), 0, 0, 0},
+    {"server", "demo_allow_remote", "demo-allow-remote", OPT_BOOL, "false",
+     "Allow --demo (fixed, published credentials) on a non-loopback address.",
+     FIELD(demo_allow_remote), 0, 0, 0},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])

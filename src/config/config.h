@@ -45,6 +45,13 @@ typedef struct config {
     char db[CONFIG_PATH_MAX];       /* SQLite file of the registry */
     char key_file[CONFIG_PATH_MAX]; /* server key (created on first start, mode 0600) */
     unsigned busy_timeout_ms;       /* longest wait on a locked store */
+
+    /* [tenancy] */
+    bool tenancy_enabled;                    /* false: /v1 open and unmetered (benchmarks,
+                                                trusted internal deployments) */
+    char tenancy_db[CONFIG_PATH_MAX];        /* apps, credentials, usage, audit */
+    char admin_token_file[CONFIG_PATH_MAX];  /* guards /admin/v1 (created, mode 0600) */
+    bool demo_allow_remote;                  /* allow --demo on a non-loopback bind */
 } config;
 
 typedef enum {

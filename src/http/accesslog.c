@@ -230,7 +230,8 @@ static void scrub_path(const char *in, char *out, size_t cap)
 
 /*
  * {"ts","request_id","remote","method","path","route","status","latency_ms",
- *  "bytes_in","bytes_out","app":null,"dialect":"native","verdict",
+ *  "bytes_in","bytes_out","app" (the authenticated app's name, or null),
+ *  "dialect":"native","verdict",
  *  "subject"?:{"id_number"?,"name"?}} — the keys and order the line has
  * always had (it used to be built with json_pack).
  */
@@ -273,7 +274,12 @@ void accesslog_request(const http_request *req, double latency_s)
     put_uint(&w, req->bytes_in);
     PUT_LIT(&w, ",\"bytes_out\":");
     put_uint(&w, req->bytes_out);
-    PUT_LIT(&w, ",\"app\":null,\"dialect\":\"native\",\"verdict\":");
+    PUT_LIT(&w, ",\"app\":");
+    if (req->app[0] != '\0')
+        put_string(&w, req->app);
+    else
+        PUT_LIT(&w, "null");
+    PUT_LIT(&w, ",\"dialect\":\"native\",\"verdict\":");
     if (req->verdict != NULL)
         put_string(&w, req->verdict);
     else

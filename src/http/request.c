@@ -464,15 +464,21 @@ int reply_error(http_request *req, unsigned status, const char *code, const char
     return reply_error_with_header(req, status, code, message, NULL, NULL);
 }
 
-int reply_bytes(http_request *req, unsigned status, const char *content_type, const void *data,
-                size_t len)
+int reply_bytes_with(http_request *req, unsigned status, const char *content_type,
+                     const void *data, size_t len, const char *header, const char *value)
 {
     char *buf = malloc(len ? len : 1);
     if (buf == NULL)
         return -1;
     if (len)
         memcpy(buf, data, len);
-    return queue(req, status, content_type, buf, len, NULL, NULL);
+    return queue(req, status, content_type, buf, len, header, value);
+}
+
+int reply_bytes(http_request *req, unsigned status, const char *content_type, const void *data,
+                size_t len)
+{
+    return reply_bytes_with(req, status, content_type, data, len, NULL, NULL);
 }
 
 /* -------------------------------------------------------------- JSON body */

@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "shiming/shiming.h"
@@ -63,6 +64,12 @@ struct http_request {
     bool replied;
     unsigned status;                /* 0 until replied */
     size_t bytes_out;               /* response body bytes */
+
+    /* ---- set by the application's guard before the handler runs ---- */
+    int64_t app_id;                 /* the authenticated app; 0 = none (public route, tenancy off) */
+    char app[64];                   /* its name, for the access log; "" = none */
+    bool free_only;                 /* the app's quota is used up: the handler may answer
+                                       only what is not charged (invalid input) */
 
     /* ---- set by handlers for the access log (never raw values) ---- */
     const char *verdict;            /* static string or NULL */
@@ -124,6 +131,12 @@ int reply_error_with_header(http_request *req, unsigned status, const char *code
 /* Raw bytes (copied) with the given Content-Type. */
 int reply_bytes(http_request *req, unsigned status, const char *content_type, const void *data,
                 size_t len);
+
+/* Raw bytes (copied) with the given Content-Type and an extra response
+ * header (`header` NULL for none): an answer rendered before it is sent,
+ * e.g. a stored idempotent answer replayed with "Idempotent-Replay". */
+int reply_bytes_with(http_request *req, unsigned status, const char *content_type,
+                     const void *data, size_t len, const char *header, const char *value);
 
 /* ------------------------------------------------------------ JSON out */
 

@@ -29,7 +29,7 @@ function resolve(doc, node) {
 /**
  * Validate `value` against an OpenAPI 3.0 schema (the subset the document
  * uses: $ref, allOf, nullable, type, enum, pattern, minimum, required,
- * properties, additionalProperties: false, items). Returns a list of errors.
+ * properties, additionalProperties: false, items, oneOf). Returns a list of errors.
  */
 function validate(doc, schema, value, at = '$', errors = []) {
   schema = resolve(doc, schema);
@@ -39,6 +39,10 @@ function validate(doc, schema, value, at = '$', errors = []) {
     return errors;
   }
   for (const sub of schema.allOf ?? []) validate(doc, sub, value, at, errors);
+  if (schema.oneOf) {
+    const fits = schema.oneOf.filter((sub) => validate(doc, sub, value, at, []).length === 0).length;
+    if (fits !== 1) errors.push(`${at}: fits ${fits} of the oneOf schemas, not exactly one`);
+  }
   const type = schema.type;
   const actual = Array.isArray(value) ? 'array' : Number.isInteger(value) ? 'integer' : typeof value;
   if (type && !(type === actual || (type === 'number' && actual === 'integer') ||
@@ -76,6 +80,12 @@ function operations(doc) {
   return out;
 }
 
+/** The operations of the public and native API: the admin API (/admin/v1,
+ * behind its own token) has its own checks in admin.test.mjs. */
+function nativeOperations(doc) {
+  return operations(doc).filter((o) => !o.path.startsWith('/admin/'));
+}
+
 function bodySchema(doc, op) {
   return resolve(doc, op.requestBody?.content?.['application/json']?.schema);
 }
@@ -107,7 +117,7 @@ describe('the OpenAPI description', () => {
   test('is OpenAPI 3.0.3 for this version, covering the whole native API', () => {
     assert.equal(doc.openapi, '3.0.3');
     assert.match(doc.info.version, /^\d+\.\d+\.\d+$/);
-    const ops = operations(doc).map((o) => `${o.method.toUpperCase()} ${o.path}`).sort();
+    const ops = nativeOperations(doc).map((o) => `${o.method.toUpperCase()} ${o.path}`).sort();
     assert.deepEqual(ops, [
       'GET /healthz', 'GET /metrics', 'GET /openapi.json',
       'POST /v1/idcard/parse', 'POST /v1/name/check', 'POST /v1/validity/check',
@@ -116,7 +126,7 @@ describe('the OpenAPI description', () => {
   });
 
   test('every documented path and method answers, and fits its schema', async () => {
-    for (const { path, method, op } of operations(doc)) {
+    for (const { path, method, op } of nativeOperations(doc)) {
       let r;
       if (method === 'post') {
         const example = bodySchema(doc, op).example;
@@ -146,7 +156,7 @@ describe('the OpenAPI description', () => {
 
   test('documented required fields are required', async () => {
     let checked = 0;
-    for (const { path, method, op } of operations(doc)) {
+    for (const { path, method, op } of nativeOperations(doc)) {
       if (method !== 'post') continue;
       const schema = bodySchema(doc, op);
       assert.ok(schema.required.length > 0, path);
@@ -172,7 +182,7 @@ describe('the OpenAPI description', () => {
   });
 
   test('documented field types are enforced', async () => {
-    for (const { path, method, op } of operations(doc)) {
+    for (const { path, method, op } of nativeOperations(doc)) {
       if (method !== 'post') continue;
       const schema = bodySchema(doc, op);
       for (const [field, prop] of Object.entries(schema.properties)) {
@@ -187,7 +197,7 @@ describe('the OpenAPI description', () => {
 
   test('documented error answers: bad JSON, media type, method, unknown path', async () => {
     const errorSchema = { $ref: '#/components/schemas/Error' };
-    for (const { path, method } of operations(doc)) {
+    for (const { path, method } of nativeOperations(doc)) {
       if (method === 'post') {
         let r = await postJson(s, path, '{"x":');
         assert.equal(r.json.error.code, 'bad_json');
@@ -208,6 +218,48 @@ describe('the OpenAPI description', () => {
     const res = await fetch(s.url + '/v1/verify/id3');
     assert.equal(res.status, 404);
     assert.deepEqual(validate(doc, errorSchema, await res.json()), []);
+  });
+
+  test('documented security: /v1 needs an app key (401 without, documented shape), the rest is public', async () => {
+    const errorSchema = { $ref: '#/components/schemas/Error' };
+    for (const { path, method, op } of nativeOperations(doc)) {
+      if (path.startsWith('/v1/')) {
+        assert.deepEqual(op.security, [{ bearerAuth: [] }, { apiKeyHeader: [] }], `${method} ${path}`);
+        for (const status of ['401', '403', '429', '503']) assert.ok(op.responses[status], `${method} ${path} documents ${status}`);
+        const example = bodySchema(doc, op).example;
+        const r = await postJson(s, path, example, { authorization: null });
+        assert.equal(r.status, 401, `${path} without a key: ${r.text}`);
+        assert.equal(r.json.error.code, 'unauthorized');
+        assert.deepEqual(validate(doc, responseSchema(doc, op, 401), r.json), []);
+        assert.deepEqual(validate(doc, errorSchema, r.json), []);
+        // X-Api-Key is the other documented scheme
+        const ok = await postJson(s, path, example, { authorization: null, 'x-api-key': 'demo-key' });
+        assert.equal(ok.status, 200, `${path} with X-Api-Key: ${ok.text}`);
+      } else {
+        assert.deepEqual(op.security, [], `${method} ${path} is public`);
+        const res = await fetch(s.url + path);
+        assert.equal(res.status, 200, `${path} without a key`);
+        await res.arrayBuffer();
+      }
+    }
+  });
+
+  test('metered operations document Idempotency-Key, Idempotent-Replay and charged', async () => {
+    for (const path of ['/v1/verify/id2', '/v1/verify/id4']) {
+      const op = doc.paths[path].post;
+      const param = resolve(doc, op.parameters[0]);
+      assert.equal(param.name, 'Idempotency-Key');
+      assert.equal(param.in, 'header');
+      assert.ok(resolve(doc, op.responses['200']).headers['Idempotent-Replay']);
+      const example = bodySchema(doc, op).example;
+      const h = { 'idempotency-key': `openapi-${path}` };
+      const first = await postJson(s, path, example, h);
+      const again = await postJson(s, path, example, h);
+      assert.equal(again.headers.get('idempotent-replay'), 'true');
+      assert.equal(again.text, first.text);
+      assert.equal(typeof first.json.charged, 'boolean');
+      assert.deepEqual(validate(doc, responseSchema(doc, op, 200), again.json), []);
+    }
   });
 
   test("the document's own examples fit its schemas", () => {

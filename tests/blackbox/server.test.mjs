@@ -12,7 +12,7 @@ import net from 'node:net';
 import http from 'node:http';
 import https from 'node:https';
 
-import { startReady, startServer, runServe, postJson } from './lib/server.mjs';
+import { DEMO_AUTH, startReady, startServer, runServe, postJson } from './lib/server.mjs';
 
 const AT = '2026-06-01';
 const GENERATED_ID = /^[0-9a-f]{12}-[0-9a-f]{12}$/;
@@ -349,7 +349,7 @@ describe('the native API on one server', () => {
       pull(c) { if (this.n === undefined) this.n = 0; if (this.n++ < chunks) c.enqueue(new Uint8Array(64 * 1024).fill(0x61)); else c.close(); },
     });
     const res = await fetch(s.url + '/v1/name/check', {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: stream, duplex: 'half',
+      method: 'POST', headers: { 'content-type': 'application/json', ...DEMO_AUTH }, body: stream, duplex: 'half',
     });
     const text = await res.text();
     r = { status: res.status, headers: res.headers, text, json: JSON.parse(text) };
@@ -359,6 +359,7 @@ describe('the native API on one server', () => {
     const raw = rawSocket(s.port);
     await raw.connected;
     raw.sock.write('POST /v1/name/check HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+        'Authorization: Bearer demo-key\r\n' +
       'Content-Length: 99999999\r\n\r\n{"name":');
     const got = await raw.closed;
     assert.match(got, /^HTTP\/1\.1 413 /);
@@ -368,6 +369,7 @@ describe('the native API on one server', () => {
     const raw2 = rawSocket(s.port);
     await raw2.connected;
     raw2.sock.write('POST /v1/name/check HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+        'Authorization: Bearer demo-key\r\n' +
       'Expect: 100-continue\r\nContent-Length: 1500000\r\n\r\n');
     const got2 = await raw2.closed;
     assert.match(got2, /^HTTP\/1\.1 413 /, 'no 100 Continue first');
@@ -432,7 +434,7 @@ describe('the native API on one server', () => {
     assert.ok(l.latency_ms >= 0);
     assert.ok(l.bytes_in > 0);
     assert.ok(l.bytes_out > 0);
-    assert.equal(l.app, null);
+    assert.equal(l.app, 'demo', 'the authenticated app');
     assert.equal(l.dialect, 'native');
     assert.equal(l.verdict, 'valid');
     assert.equal(l.subject.id_number, '110***********002X');
@@ -455,6 +457,7 @@ describe('the native API on one server', () => {
     await get(s, '/healthz', { 'x-request-id': 'log-check-4' });
     const l4 = await s.waitForLine((x) => x.request_id === 'log-check-4');
     assert.equal(l4.verdict, null);
+    assert.equal(l4.app, null, 'a public route: no app');
     assert.equal(l4.subject, undefined);
     assert.equal(l4.bytes_in, 0);
 
@@ -569,6 +572,7 @@ describe('shutdown', () => {
       await raw.connected;
       const body = JSON.stringify({ id_number: '11010519491231002X', at: AT });
       raw.sock.write('POST /v1/idcard/parse HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+        'Authorization: Bearer demo-key\r\n' +
         `Content-Length: ${body.length}\r\nX-Request-Id: slow-1\r\n\r\n` + body.slice(0, 10));
       // wait until the server counts it in flight (the metrics request is the other one)
       await waitFor(async () => parseMetrics((await get(s, '/metrics')).text).get('shiming_http_in_flight') >= 2);
@@ -604,6 +608,7 @@ describe('shutdown', () => {
       raw = rawSocket(s.port);
       await raw.connected;
       raw.sock.write('POST /v1/name/check HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+        'Authorization: Bearer demo-key\r\n' +
         'Content-Length: 100\r\n\r\n{"name":');
       await waitFor(async () => parseMetrics((await get(s, '/metrics')).text).get('shiming_http_in_flight') >= 2);
       const t0 = Date.now();
@@ -626,6 +631,7 @@ describe('shutdown', () => {
       raw = rawSocket(s.port);
       await raw.connected;
       raw.sock.write('POST /v1/name/check HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+        'Authorization: Bearer demo-key\r\n' +
         'Content-Length: 100\r\n\r\n{"name":');
       await waitFor(async () => parseMetrics((await get(s, '/metrics')).text).get('shiming_http_in_flight') >= 2);
       const t0 = Date.now();
@@ -678,7 +684,7 @@ describe('HTTPS', { skip: !haveOpenssl() && 'no openssl CLI' }, () => {
       const body = JSON.stringify({ id_number: '11010519491231002X', at: AT });
       const got = await new Promise((resolve, reject) => {
         const req = https.request(`${s.url}/v1/idcard/parse`, {
-          method: 'POST', ca, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          method: 'POST', ca, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...DEMO_AUTH },
         }, (res) => {
           let text = '';
           res.setEncoding('utf8');

@@ -395,6 +395,10 @@ describe('a registry locked by another process', () => {
     const d = demoData('locked', 200, 3);
     regDir = join(root, 'locked-reg');
     importCsv(regDir, join(d, 'registry.csv'));
+    // --demo needs its registry at start, so the locked server runs without
+    // it: one --demo start beforehand leaves the demo app (and demo-key) in
+    // the tenancy store next to the registry.
+    await stopClean(await startReady(regFlags(regDir)));
   });
   after(async () => {
     lock?.kill('SIGKILL');
@@ -430,7 +434,7 @@ describe('a registry locked by another process', () => {
   test('503 registry_unavailable within ~2 s, then recovery once released',
     { skip: !haveSqlite3 && 'no sqlite3 CLI' }, async () => {
       lock = await holdLock(join(regDir, 'registry.db'));
-      s = await startReady(regFlags(regDir));
+      s = await startReady(regFlags(regDir), { demo: false });
       const ev = await s.waitForLine((l) => l.event === 'registry_unavailable');
       assert.match(ev.db, /registry\.db$/);
 

@@ -198,7 +198,8 @@ static void test_refs_resolve(void **state)
 }
 
 /* POST operations: a required JSON body whose schema lists its required
- * fields among its properties; the usual error answers; GETs answer 200. */
+ * fields among its properties (admin actions may take none); the usual
+ * error answers; every operation answers 200 (creations: 201). */
 static void test_operations_shape(void **state)
 {
     (void)state;
@@ -211,11 +212,15 @@ static void test_operations_shape(void **state)
         json_t *op;
         json_object_foreach(item, m, op) {
             json_t *responses = json_object_get(op, "responses");
-            if (json_object_get(responses, "200") == NULL)
-                fail_msg("%s %s: no 200 answer", m, path);
+            if (json_object_get(responses, "200") == NULL &&
+                json_object_get(responses, "201") == NULL)
+                fail_msg("%s %s: no 200 (or 201 Created) answer", m, path);
             if (json_object_get(responses, "500") == NULL)
                 fail_msg("%s %s: no 500 answer", m, path);
-            if (strcmp(m, "post") != 0)
+            /* A POST that takes no body (POST /admin/v1/audit/verify, an
+             * action) documents no requestBody; every other one must. */
+            if (strcmp(m, "post") != 0 ||
+                (json_object_get(op, "requestBody") == NULL && strstr(path, "/admin/") == path))
                 continue;
             for (const char *const *code = (const char *const[]){"400", "413", "415", NULL};
                  *code != NULL; code++)
@@ -257,13 +262,72 @@ static void test_error_codes(void **state)
             "properties"),
         "code");
     json_t *enm = json_object_get(code, "enum");
-    static const char *const codes[] = {"bad_json",          "missing_field",   "invalid_field",
-                                        "unsupported_media_type", "body_too_large", "not_found",
-                                        "method_not_allowed", "internal"};
+    static const char *const codes[] = {
+        "bad_json",          "missing_field",        "invalid_field",  "unsupported_media_type",
+        "body_too_large",    "not_found",            "method_not_allowed", "internal",
+        /* tenancy: the guard in routes.c and the metered handlers */
+        "unauthorized",      "too_many_requests",    "app_frozen",     "app_disabled",
+        "ip_not_allowed",    "quota_exhausted",      "rate_limited",   "daily_limit_exceeded",
+        "unavailable",
+        /* the admin API (api/admin.c) */
+        "conflict"};
     for (size_t i = 0; i < sizeof codes / sizeof *codes; i++)
         if (!enum_has(enm, codes[i]))
             fail_msg("error code %s is not documented", codes[i]);
     assert_int_equal(enum_strings(enm), sizeof codes / sizeof *codes);
+    json_decref(doc);
+}
+
+/* Routes behind the tenancy guard document the key schemes and the
+ * guard's answers (401, 403, 429, 503), metered ones the Idempotency-Key
+ * header; the others never claim an app's key. */
+static void test_security(void **state)
+{
+    (void)state;
+    json_t *doc = load_doc();
+    json_t *schemes = json_object_get(json_object_get(doc, "components"), "securitySchemes");
+    if (json_object_get(schemes, "bearerAuth") == NULL ||
+        json_object_get(schemes, "apiKeyHeader") == NULL)
+        fail_msg("components.securitySchemes lacks bearerAuth / apiKeyHeader");
+    size_t n = 0;
+    const route *table = routes_table(&n);
+    for (size_t i = 0; i < n; i++) {
+        char m[16];
+        lower(table[i].method, m, sizeof m);
+        json_t *op = json_object_get(json_object_get(json_object_get(doc, "paths"),
+                                                     table[i].path),
+                                     m);
+        if (op == NULL)
+            fail_msg("%s %s is not documented", m, table[i].path);
+        json_t *sec = json_object_get(op, "security");
+        if (!json_is_array(sec))
+            fail_msg("%s %s: no security list", m, table[i].path);
+        if (table[i].access == ROUTE_PUBLIC) {
+            /* Open to all, or guarded by something else (the admin token):
+             * never by an app's key. */
+            size_t k;
+            json_t *alt;
+            json_array_foreach(sec, k, alt) {
+                if (json_object_get(alt, "bearerAuth") != NULL ||
+                    json_object_get(alt, "apiKeyHeader") != NULL)
+                    fail_msg("%s %s is not behind an app's key but documents one", m,
+                             table[i].path);
+            }
+            continue;
+        }
+        if (json_array_size(sec) != 2)
+            fail_msg("%s %s: needs bearerAuth or apiKeyHeader", m, table[i].path);
+        json_t *responses = json_object_get(op, "responses");
+        for (const char *const *code = (const char *const[]){"401", "403", "429", "503", NULL};
+             *code != NULL; code++)
+            if (json_object_get(responses, *code) == NULL)
+                fail_msg("%s %s: no %s answer", m, table[i].path, *code);
+        bool metered = table[i].product != NULL;
+        json_t *params = json_object_get(op, "parameters");
+        if (metered != (json_array_size(params) == 1))
+            fail_msg("%s %s: the Idempotency-Key parameter is %s", m, table[i].path,
+                     metered ? "missing" : "documented on an unmetered route");
+    }
     json_decref(doc);
 }
 
@@ -377,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_refs_resolve),
         cmocka_unit_test(test_operations_shape),
         cmocka_unit_test(test_error_codes),
+        cmocka_unit_test(test_security),
         cmocka_unit_test(test_verdicts_and_reasons),
         cmocka_unit_test(test_json_writer_matches_jansson),
     };

@@ -7,14 +7,22 @@
 // Every server gets a registry of its own: a fresh temporary directory with
 // `--db DIR/registry.db --key-file DIR/server.key`, removed once the process
 // has exited, unless the test passes --db / --key-file itself (or
-// { registry: false }).
+// { registry: false }). Its tenancy store and admin token go next to the
+// registry (`--tenancy-db DIR/tenancy.db --admin-token-file DIR/admin.token`,
+// DIR being the directory of the test's own --db when it passes one), unless
+// the test names them itself.
+//
+// The native API needs an app's key: servers start with `--demo` (the demo
+// app, key `demo-key`, huge packages) unless the test passes { demo: false };
+// postJson sends `Authorization: Bearer <server.apiKey>` (demo-key) unless
+// the test sends its own Authorization (null: none at all).
 //
 // Must never: pick a fixed port, leave a child process behind, or create
 // files in the source tree (the serve defaults, var/…, are relative to it).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export const BIN = process.env.SHIMING_BIN ?? 'build/shiming';
 
@@ -22,32 +30,70 @@ const START_TIMEOUT_MS = 20_000;
 
 const hasFlag = (args, flag) => args.some((a) => a === flag || a.startsWith(flag + '='));
 
+/** The value of `--flag VALUE` or `--flag=VALUE` in args, or undefined. */
+function flagValue(args, flag) {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === flag) return args[i + 1];
+    if (args[i].startsWith(flag + '=')) return args[i].slice(flag.length + 1);
+  }
+  return undefined;
+}
+
+/** The demo app's native key (`serve --demo`). */
+export const DEMO_KEY = 'demo-key';
+/** Headers that authenticate as the demo app. */
+export const DEMO_AUTH = Object.freeze({ authorization: `Bearer ${DEMO_KEY}` });
+
 /**
- * A temporary registry for a server about to start: the flags to pass and a
- * cleanup function, or no flags when the test brings its own registry.
+ * A temporary registry (and tenancy store) for a server about to start: the
+ * flags to pass and a cleanup function; no registry flags when the test
+ * brings its own registry, and then the tenancy files go next to its --db.
  * @param {string[]} args
  * @param {{ registry?: boolean }} opts
  */
 export function registryArgs(args, opts = {}) {
-  if (opts.registry === false || hasFlag(args, '--db') || hasFlag(args, '--key-file'))
-    return { args: [], dir: null, cleanup: () => {} };
-  const dir = mkdtempSync(join(tmpdir(), 'shiming-serve-'));
+  const own = opts.registry === false || hasFlag(args, '--db') || hasFlag(args, '--key-file');
+  const out = [];
+  let dir = null;
+  let base = null;
+  if (!own) {
+    dir = mkdtempSync(join(tmpdir(), 'shiming-serve-'));
+    out.push('--db', join(dir, 'registry.db'), '--key-file', join(dir, 'server.key'));
+    base = dir;
+  }
+  const needTenancy = !hasFlag(args, '--tenancy-db');
+  const needToken = !hasFlag(args, '--admin-token-file');
+  if (base === null && (needTenancy || needToken)) {
+    const db = flagValue(args, '--db');
+    if (db !== undefined) {
+      base = dirname(db);
+    } else {
+      dir = mkdtempSync(join(tmpdir(), 'shiming-serve-'));
+      base = dir;
+    }
+  }
+  if (needTenancy) out.push('--tenancy-db', join(base, 'tenancy.db'));
+  if (needToken) out.push('--admin-token-file', join(base, 'admin.token'));
   return {
-    args: ['--db', join(dir, 'registry.db'), '--key-file', join(dir, 'server.key')],
+    args: out,
     dir,
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    cleanup: () => { if (dir) rmSync(dir, { recursive: true, force: true }); },
   };
 }
 
 /**
  * @param {string[]} args extra arguments after `serve --bind 127.0.0.1 --port 0`
- * @param {{ env?: object, raw?: boolean, registry?: boolean }} opts raw: do not add
- *   --bind/--port; registry: false: do not add a temporary --db/--key-file
+ * @param {{ env?: object, raw?: boolean, registry?: boolean, demo?: boolean, apiKey?: string }} opts
+ *   raw: do not add --bind/--port; registry: false: do not add a temporary
+ *   --db/--key-file; demo: false: do not add --demo (then pass apiKey, the
+ *   key of an app the test made, for postJson)
  */
 export function startServer(args = [], opts = {}) {
   const reg = registryArgs(args, opts);
-  const argv = opts.raw ? ['serve', ...reg.args, ...args]
-    : ['serve', '--bind', '127.0.0.1', '--port', '0', ...reg.args, ...args];
+  const demo = opts.demo !== false && !hasFlag(args, '--demo') && !hasFlag(args, '--no-demo')
+    ? ['--demo'] : [];
+  const argv = opts.raw ? ['serve', ...reg.args, ...demo, ...args]
+    : ['serve', '--bind', '127.0.0.1', '--port', '0', ...reg.args, ...demo, ...args];
   const child = spawn(BIN, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...(opts.env ?? {}) },
@@ -57,6 +103,8 @@ export function startServer(args = [], opts = {}) {
     child,
     /** the temporary directory holding this server's registry, or null */
     dir: reg.dir,
+    /** the native key postJson sends */
+    apiKey: opts.apiKey ?? DEMO_KEY,
     port: 0,
     tls: false,
     url: '',
@@ -194,11 +242,24 @@ export function runServe(args, timeoutMs = 20_000, opts = {}) {
   });
 }
 
-/** POST JSON (a value is serialised; a string or bytes are sent as they are). */
+/** The request headers: JSON, the server's key, then `headers` (a null value
+ * removes a header: `{ authorization: null }` sends no key). */
+export function withAuth(server, headers = {}) {
+  const out = { 'content-type': 'application/json', authorization: `Bearer ${server.apiKey ?? DEMO_KEY}` };
+  for (const [k, v] of Object.entries(headers)) {
+    const key = k.toLowerCase();
+    if (v === null || v === undefined) delete out[key];
+    else out[key] = v;
+  }
+  return out;
+}
+
+/** POST JSON (a value is serialised; a string or bytes are sent as they are)
+ * with the server's key (see withAuth). */
 export async function postJson(server, path, body, headers = {}) {
   const res = await fetch(server.url + path, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
+    headers: withAuth(server, headers),
     body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
   });
   const text = await res.text();

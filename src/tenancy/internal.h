@@ -1,0 +1,218 @@
+/*
+ * internal.h — what the tenancy/ files share and nothing outside tenancy/
+ * may include (tests excepted): the struct tenancy, the read-connection
+ * pool, the writer's queue, the in-memory limiters, the audit row and its
+ * canonical hash, and a few helpers (time, dates, SQLite status mapping).
+ *
+ * Must never: hold a secret in clear beyond the call that needs it (keys
+ * live here only as derived sub-keys / prepared HMACs).
+ *
+ * Locking order (never taken the other way round): write_lock, then
+ * q_lock; pool_lock and lim_lock are leaves (nothing else taken inside).
+ */
+#ifndef SHIMING_TENANCY_INTERNAL_H
+#define SHIMING_TENANCY_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "tenancy/alerts.h"
+#include "tenancy/tenancy.h"
+
+#define TN_DEFAULT_BUSY_MS 1000
+#define TN_READERS 8
+#define TN_IDEM_TTL_S 86400         /* idempotent answers are kept 24 h */
+
+/* Failed-auth limiter: AUTH_FAIL_MAX failures within AUTH_WINDOW_MS from
+ * one IP block it until the window ends. AUTH_SLOTS entries in all
+ * (AUTH_WAYS-way set-associative; the oldest of a set is evicted). */
+#define TN_AUTH_FAIL_MAX 20
+#define TN_AUTH_WINDOW_MS 60000
+#define TN_AUTH_SETS 512
+#define TN_AUTH_WAYS 8
+
+/* Prepared statements of a read connection. */
+enum {
+    RS_APP_BY_ID = 0,
+    RS_APP_BY_NAME,
+    RS_AUTH_HASH,     /* kind, secret_hash -> app columns + stored hash */
+    RS_AUTH_ID,       /* kind, cred_id -> app columns + ciphertext, nonce, tag */
+    RS_DAILY,         /* app_id, day -> calls */
+    RS_QUOTA,         /* app_id, product, today -> 1 when a package has units left */
+    RS_IDEM,          /* app_id, product, key, min created_at -> status, body */
+    RS__COUNT
+};
+
+typedef struct {
+    sqlite3 *db;
+    sqlite3_stmt *st[RS__COUNT];
+} tn_reader;
+
+/* Prepared statements of the writer connection (record.c). */
+enum {
+    WS_CHARGE = 0,
+    WS_DAILY,
+    WS_AUDIT,
+    WS_IDEM,
+    WS_IDEM_PURGE,
+    WS__COUNT
+};
+
+/* One queued call of tenancy_record; lives on the caller's stack while it
+ * waits. */
+typedef struct tn_pending {
+    const tn_record *rec;
+    tn_record_result result;
+    bool done;
+    struct tn_pending *next;
+} tn_pending;
+
+/* Per-app in-memory state: the token bucket and the in-flight count of
+ * admitted metered calls not yet recorded (for the daily limit). */
+typedef struct tn_app_state {
+    int64_t app_id;
+    double tokens;
+    int64_t last_ms;            /* last refill (monotonic) */
+    bool bucket_init;
+    int64_t inflight;
+    int64_t inflight_touch_ms;  /* last admit (monotonic); stale counts decay */
+    struct tn_app_state *next;
+} tn_app_state;
+
+typedef struct {
+    char ip[48];
+    int64_t window_start_ms;    /* monotonic; 0 = empty slot */
+    int64_t last_ms;
+    uint32_t failures;
+} tn_auth_slot;
+
+/* The chain head: the newest audit row (or the anchor). */
+typedef struct {
+    int64_t last_id;
+    int64_t last_time_ms;
+    uint8_t hash[SM_HASH_BYTES];
+} tn_chain_head;
+
+struct tenancy {
+    char *path;
+    unsigned busy_ms;
+    char fingerprint[17];
+    sm_hmac *cred_mac;          /* sub-key "tenancy/credential" */
+    sm_hmac *subject_mac;       /* sub-key "tenancy/subject" */
+    sm_key secret_key;          /* sub-key "tenancy/secret" (AES-256-GCM) */
+
+    /* The writer connection: admin writes, the record writer, purge. */
+    sqlite3 *wdb;
+    sqlite3_stmt *ws[WS__COUNT];
+    pthread_mutex_t write_lock;
+    tn_chain_head head;         /* under write_lock; re-read at each batch */
+    int64_t last_idem_purge_ms; /* under write_lock */
+
+    /* Read connections. */
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_cond;
+    tn_reader *readers;
+    unsigned n_readers;
+    unsigned *free_idx;
+    unsigned n_free;
+
+    /* The record queue and its writer thread. */
+    pthread_mutex_t q_lock;
+    pthread_cond_t q_cond;      /* work for the writer */
+    pthread_cond_t done_cond;   /* a batch finished */
+    tn_pending *q_head, *q_tail;
+    bool writer_running;
+    bool stopping;
+    pthread_t writer;
+
+    alerts *alerts;             /* delivery thread; NULL when not started */
+
+    /* Limiters. */
+    pthread_mutex_t lim_lock;
+    tn_app_state **apps;        /* hash buckets */
+    size_t n_app_buckets;
+    tn_auth_slot *auth;         /* TN_AUTH_SETS * TN_AUTH_WAYS */
+
+    /* Counters (tests, metrics). */
+    _Atomic uint64_t n_batches;  /* committed record transactions */
+    _Atomic uint64_t n_records;  /* records in them */
+};
+
+/* ----------------------------------------------------------- store.c */
+
+tn_status tn_map_sqlite(int rc);
+tn_reader *tn_borrow(tenancy *t);
+void tn_return(tenancy *t, tn_reader *rd);
+/* Columns id, name, status, ip_allow, daily_limit, rate_per_s, burst,
+ * webhook_url, created_at starting at `col`. */
+#define TN_APP_COLUMNS "a.id, a.name, a.status, a.ip_allow, a.daily_limit, a.rate_per_s," \
+                       " a.burst, a.webhook_url, a.created_at"
+#define TN_APP_NCOLS 9
+void tn_app_from_row(sqlite3_stmt *st, int col, tn_app *out);
+int64_t tn_now_ms(void);        /* CLOCK_REALTIME, ms */
+int64_t tn_mono_ms(void);       /* CLOCK_MONOTONIC, ms */
+int64_t tn_china_day(int64_t unix_s); /* YYYYMMDD in UTC+8 */
+int64_t tn_seconds_to_china_midnight(int64_t unix_s);
+int64_t tn_date_to_int(sm_date d);    /* YYYYMMDD; {0} -> 0 */
+bool tn_int_to_date(int64_t v, sm_date *out);
+/* The unix second at which China-time day `d` begins. */
+int64_t tn_china_day_start(sm_date d);
+/* Keyed hash of a hashed-kind secret: HMAC(kind code || 0x00 || secret). */
+bool tn_cred_hash(const tenancy *t, tn_cred_kind kind, const char *secret, size_t len,
+                  uint8_t out[SM_HASH_BYTES]);
+/* Decrypt an encrypted-kind secret (AAD: kind code || 0x00 || id) into
+ * out (NUL-terminated); false when it does not authenticate. */
+bool tn_cred_decrypt(const tenancy *t, tn_cred_kind kind, const char *id, const uint8_t *ct,
+                     size_t ct_len, const uint8_t *nonce, size_t nonce_len, const uint8_t *tag,
+                     size_t tag_len, char out[TN_SECRET_MAX]);
+
+/* ------------------------------------------------------------ admit.c */
+
+bool tn_limits_init(tenancy *t);
+/* Validates a comma-separated allowlist; false with a message on error. */
+bool tn_ip_allow_valid(const char *list, char *err, size_t errlen);
+void tn_limits_free(tenancy *t);
+/* A metered call of app_id was recorded: one fewer in flight. */
+void tn_inflight_done(tenancy *t, int64_t app_id);
+
+/* ----------------------------------------------------------- record.c */
+
+bool tn_writer_prepare(tenancy *t);     /* statements on wdb */
+void tn_writer_finalize(tenancy *t);
+bool tn_writer_start(tenancy *t);
+void tn_writer_stop(tenancy *t);        /* drains the queue first */
+/* Load the chain head from the store (writer connection). */
+int tn_chain_load(tenancy *t);
+/* Test hook: committed record transactions and the records in them. */
+void tenancy_debug_counters(tenancy *t, uint64_t *batches, uint64_t *records);
+
+/* ------------------------------------------------------------ audit.c */
+
+/* An audit row as stored. Strings may be NULL (SQL NULL). */
+typedef struct {
+    int64_t id;
+    int64_t time_ms;
+    const char *request_id;
+    int64_t app_id;
+    const char *product;
+    const char *dialect;
+    const char *verdict;
+    const char *vendor_code;
+    int charged;
+    const char *outcome;
+    const char *subject_id_masked;
+    const char *subject_name_masked;
+    const uint8_t *subject_hash;  /* SM_HASH_BYTES or NULL */
+    const char *client_ip;
+    double latency_ms;            /* rounded to 3 decimals before storing */
+    const uint8_t *prev_hash;     /* SM_HASH_BYTES */
+} tn_audit_row;
+
+/* hash = SHA-256(prev_hash || canonical(row)); see audit.c for the format. */
+bool tn_audit_hash(const tn_audit_row *row, uint8_t out[SM_HASH_BYTES]);
+
+#endif
