@@ -215,6 +215,7 @@ static int authorise(http_request *req, tenancy *t, const route *r)
     tn_admit a = tenancy_admit(t, &app, r->product, req->remote, &retry_s);
     switch (a) {
     case TN_ADMIT_OK:
+        req->metered = r->product != NULL;
         return 0;
     case TN_ADMIT_NO_QUOTA:
         if (r->product != NULL) {
@@ -263,6 +264,10 @@ static void guarded(http_request *req)
     if (t != NULL && authorise(req, t, r) != 0)
         return;
     r->handler(req);
+    /* Recorded (the daily count in the store now holds it) or abandoned:
+     * either way no longer in flight. */
+    if (req->metered)
+        tenancy_admit_done(t, req->app_id);
 }
 
 /* ---------------------------------------------------------------- routing */

@@ -31,7 +31,12 @@ typedef enum {
     OPT_BOOL,    /* true/false, yes/no, on/off, 1/0 */
 } opt_type;
 
-enum { OPT_AUTO_CPUS = 1 }; /* OPT_UINT: "auto" = number of online CPUs */
+/* OPT_UINT: "auto" = AUTO_THREADS_PER_CPU x online CPUs. HTTP threads block
+ * while a registry read or an audit commit completes, and more of them in
+ * flight let the audit writer commit bigger groups: measured on 2 CPUs,
+ * id2 with tenancy went from about 10k to 23k requests/s at 8 threads. */
+enum { OPT_AUTO_CPUS = 1 };
+#define AUTO_THREADS_PER_CPU 4
 
 typedef struct {
     const char *section;
@@ -56,7 +61,7 @@ static const config_option options[] = {
      "TCP port to listen on; 0 picks a free one (see the \"listening\" log line).",
      FIELD(port), 0, 65535, 0},
     {"server", "threads", "threads", OPT_UINT, "auto",
-     "HTTP worker threads; \"auto\" = number of online CPUs.",
+     "HTTP worker threads; \"auto\" = 4 per online CPU (threads wait on commits).",
      FIELD(threads), 1, 1024, OPT_AUTO_CPUS},
     {"server", "max_body", "max-body", OPT_BYTES, "1MiB",
      "Largest request body accepted; larger ones get 413 body_too_large.",
@@ -193,7 +198,7 @@ static bool parse_value(const config_option *o, const char *text, config *c,
     }
     case OPT_UINT:
         if ((o->flags & OPT_AUTO_CPUS) && strcasecmp(text, "auto") == 0) {
-            *(unsigned *)(void *)field = online_cpus();
+            *(unsigned *)(void *)field = online_cpus() * AUTO_THREADS_PER_CPU;
             return true;
         }
         n = parse_digits(text, &v);
@@ -594,7 +599,7 @@ void config_help(FILE *out)
         if (o->def[0] == '\0')
             snprintf(def, sizeof def, "none");
         else if ((o->flags & OPT_AUTO_CPUS) && strcmp(o->def, "auto") == 0)
-            snprintf(def, sizeof def, "auto, here %u", online_cpus());
+            snprintf(def, sizeof def, "auto, here %u", online_cpus() * AUTO_THREADS_PER_CPU);
         else
             snprintf(def, sizeof def, "%s", o->def);
         fprintf(out, "  --%s <%s>\n      %s\n      INI: [%s] %s    default: %s\n", o->flag,

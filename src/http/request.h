@@ -67,6 +67,7 @@ struct http_request {
 
     /* ---- set by the application's guard before the handler runs ---- */
     int64_t app_id;                 /* the authenticated app; 0 = none (public route, tenancy off) */
+    bool metered;                   /* admitted as a metered call: tenancy_admit_done is owed */
     char app[64];                   /* its name, for the access log; "" = none */
     bool free_only;                 /* the app's quota is used up: the handler may answer
                                        only what is not charged (invalid input) */

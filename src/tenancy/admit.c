@@ -22,7 +22,6 @@
 #include "common/errbuf.h"
 
 #define APP_BUCKETS 256
-#define INFLIGHT_STALE_MS 60000 /* an admitted call not recorded by then is forgotten */
 
 /* ----------------------------------------------------------- init, free */
 
@@ -68,7 +67,7 @@ static tn_app_state *app_state(tenancy *t, int64_t app_id, bool create)
     return s;
 }
 
-void tn_inflight_done(tenancy *t, int64_t app_id)
+void tenancy_admit_done(tenancy *t, int64_t app_id)
 {
     pthread_mutex_lock(&t->lim_lock);
     tn_app_state *s = app_state(t, app_id, false);
@@ -494,15 +493,12 @@ tn_admit tenancy_admit(tenancy *t, const tn_app *app, const char *product, const
 
     /* The daily limit counts recorded calls plus those admitted and not yet
      * recorded; the in-flight count is taken only when the call is admitted. */
-    int64_t mono = tn_mono_ms();
     pthread_mutex_lock(&t->lim_lock);
     tn_app_state *s = app_state(t, app->id, true);
     if (s == NULL) {
         pthread_mutex_unlock(&t->lim_lock);
         return TN_ADMIT_UNAVAILABLE;
     }
-    if (s->inflight > 0 && mono - s->inflight_touch_ms > INFLIGHT_STALE_MS)
-        s->inflight = 0;
     if (app->daily_limit > 0 && calls + s->inflight >= (int64_t)app->daily_limit) {
         pthread_mutex_unlock(&t->lim_lock);
         *retry_after_s = (double)tn_seconds_to_china_midnight(now_s);
@@ -513,7 +509,6 @@ tn_admit tenancy_admit(tenancy *t, const tn_app *app, const char *product, const
         return TN_ADMIT_NO_QUOTA;
     }
     s->inflight++;
-    s->inflight_touch_ms = mono;
     pthread_mutex_unlock(&t->lim_lock);
     return TN_ADMIT_OK;
 }

@@ -68,6 +68,7 @@ typedef struct tn_pending {
     const tn_record *rec;
     tn_record_result result;
     bool done;
+    pthread_cond_t cond;        /* its waiter's own: only the batch's waiters wake */
     struct tn_pending *next;
 } tn_pending;
 
@@ -79,7 +80,6 @@ typedef struct tn_app_state {
     int64_t last_ms;            /* last refill (monotonic) */
     bool bucket_init;
     int64_t inflight;
-    int64_t inflight_touch_ms;  /* last admit (monotonic); stale counts decay */
     struct tn_app_state *next;
 } tn_app_state;
 
@@ -123,7 +123,6 @@ struct tenancy {
     /* The record queue and its writer thread. */
     pthread_mutex_t q_lock;
     pthread_cond_t q_cond;      /* work for the writer */
-    pthread_cond_t done_cond;   /* a batch finished */
     tn_pending *q_head, *q_tail;
     bool writer_running;
     bool stopping;
@@ -177,7 +176,6 @@ bool tn_limits_init(tenancy *t);
 bool tn_ip_allow_valid(const char *list, char *err, size_t errlen);
 void tn_limits_free(tenancy *t);
 /* A metered call of app_id was recorded: one fewer in flight. */
-void tn_inflight_done(tenancy *t, int64_t app_id);
 
 /* ----------------------------------------------------------- record.c */
 

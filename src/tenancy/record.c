@@ -334,9 +334,6 @@ static void commit_list(tenancy *t, tn_pending *list)
             p->result = TN_RECORD_FAILED;
     }
     pthread_mutex_unlock(&t->write_lock);
-    for (tn_pending *p = list; p != NULL; p = p->next)
-        if (p->rec->product != NULL)
-            tn_inflight_done(t, p->rec->app_id);
     if (ok && alert && t->alerts != NULL)
         alerts_kick(t->alerts);
 }
@@ -357,12 +354,15 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&t->q_lock);
         commit_list(t, list);
         pthread_mutex_lock(&t->q_lock);
-        /* A waiter may return (and its item vanish) once done is set. */
+        /* A waiter may return (and its item vanish) once done is set and
+         * q_lock released: read `next` first, signal before unlocking. Each
+         * waiter has its own condition, so a batch wakes its own callers
+         * only, not every thread waiting on a later batch. */
         for (tn_pending *p = list, *next; p != NULL; p = next) {
             next = p->next;
             p->done = true;
+            pthread_cond_signal(&p->cond);
         }
-        pthread_cond_broadcast(&t->done_cond);
     }
     pthread_mutex_unlock(&t->q_lock);
     return NULL;
@@ -398,9 +398,11 @@ tn_record_result tenancy_record(tenancy *t, const tn_record *rec)
         commit_list(t, &p);
         return p.result;
     }
+    pthread_cond_init(&p.cond, NULL);
     pthread_mutex_lock(&t->q_lock);
     if (t->stopping) {
         pthread_mutex_unlock(&t->q_lock);
+        pthread_cond_destroy(&p.cond);
         return TN_RECORD_FAILED;
     }
     if (t->q_tail != NULL)
@@ -410,7 +412,8 @@ tn_record_result tenancy_record(tenancy *t, const tn_record *rec)
     t->q_tail = &p;
     pthread_cond_signal(&t->q_cond);
     while (!p.done)
-        pthread_cond_wait(&t->done_cond, &t->q_lock);
+        pthread_cond_wait(&p.cond, &t->q_lock);
     pthread_mutex_unlock(&t->q_lock);
+    pthread_cond_destroy(&p.cond);
     return p.result;
 }

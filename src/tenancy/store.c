@@ -615,7 +615,6 @@ void tenancy_close(tenancy *t)
     pthread_cond_destroy(&t->pool_cond);
     pthread_mutex_destroy(&t->q_lock);
     pthread_cond_destroy(&t->q_cond);
-    pthread_cond_destroy(&t->done_cond);
     pthread_mutex_destroy(&t->lim_lock);
     free(t->path);
     free(t);
@@ -650,7 +649,6 @@ tn_status tenancy_open(const tn_options *opt, tenancy **out, char *err, size_t e
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&t->pool_cond, &ca);
     pthread_cond_init(&t->q_cond, &ca);
-    pthread_cond_init(&t->done_cond, &ca);
     pthread_condattr_destroy(&ca);
 
     t->busy_ms = opt->busy_timeout_ms ? opt->busy_timeout_ms : TN_DEFAULT_BUSY_MS;

@@ -202,6 +202,12 @@ const char *tn_admit_code(tn_admit a);
 tn_admit tenancy_admit(tenancy *t, const tn_app *app, const char *product,
                        const char *client_ip, double *retry_after_s);
 
+/* Every TN_ADMIT_OK for a metered product must be followed by one call of
+ * this, once the call has been recorded or abandoned (a malformed request,
+ * an idempotent replay, a failure): until then the call counts against the
+ * app's daily limit as in flight. */
+void tenancy_admit_done(tenancy *t, int64_t app_id);
+
 /* Idempotent repeats: the stored answer of (app, product, key), if any.
  * *body is malloc'ed (free it). TN_ERR_NOT_FOUND when the key is new. */
 tn_status tenancy_idem_get(tenancy *t, int64_t app_id, const char *product, const char *key,

@@ -283,6 +283,11 @@ describe('apps, keys and limits on one demo server', () => {
 
   test('the daily limit: the third metered call of a 2-a-day app is 429 daily_limit_exceeded', async () => {
     const key = await makeApp(s, 'daily', { daily_limit: 2 });
+    // Admitted but malformed calls are never recorded: they must not use up the day.
+    for (let i = 0; i < 5; i++) {
+      const bad = await postJson(s, '/v1/verify/id2', { name: '王伟' }, auth(key));
+      assert.equal(bad.status, 400, bad.text);
+    }
     for (let i = 0; i < 2; i++) {
       const r = await postJson(s, '/v1/verify/id2', WANG, auth(key));
       assert.equal(r.status, 200, r.text);

@@ -58,7 +58,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.bind, "127.0.0.1");
     assert_int_equal(c.port, 8080);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    assert_int_equal(c.threads, cpus < 1 ? 1 : (unsigned)cpus);
+    assert_int_equal(c.threads, 4 * (cpus < 1 ? 1 : (unsigned)cpus));
     assert_int_equal(c.max_body, 1024 * 1024);
     assert_int_equal(c.connection_timeout, 30);
     assert_int_equal(c.drain_timeout, 10);

@@ -544,6 +544,7 @@ static void test_daily_limit(void **state)
         assert_int_equal(tenancy_admit(t, &a, "id2", "1.1.1.1", &ra), TN_ADMIT_OK);
         tn_record r = rec_of(a.id, "id2", i == 0 ? SM_VERDICT_NOT_FOUND : SM_VERDICT_MATCH);
         assert_true(tenancy_record(t, &r) != TN_RECORD_FAILED);
+        tenancy_admit_done(t, a.id);
     }
     assert_int_equal(tenancy_admit(t, &a, "id2", "1.1.1.1", &ra), TN_ADMIT_DAILY_LIMIT);
     assert_true(ra > 0 && ra <= 86400);
@@ -554,6 +555,17 @@ static void test_daily_limit(void **state)
     tn_app b = make_app(t, "b");
     add_package(t, b.id, "id2", 100, never);
     b.daily_limit = 2;
+    assert_int_equal(tenancy_admit(t, &b, "id2", NULL, &ra), TN_ADMIT_OK);
+    assert_int_equal(tenancy_admit(t, &b, "id2", NULL, &ra), TN_ADMIT_OK);
+    assert_int_equal(tenancy_admit(t, &b, "id2", NULL, &ra), TN_ADMIT_DAILY_LIMIT);
+    /* An admitted call abandoned without a record (a malformed request, an
+     * idempotent replay) gives its place back, however steady the traffic. */
+    tenancy_admit_done(t, b.id);
+    assert_int_equal(tenancy_admit(t, &b, "id2", NULL, &ra), TN_ADMIT_OK);
+    assert_int_equal(tenancy_admit(t, &b, "id2", NULL, &ra), TN_ADMIT_DAILY_LIMIT);
+    tenancy_admit_done(t, b.id);
+    tenancy_admit_done(t, b.id);
+    /* Two released, none recorded: two free places again. */
     assert_int_equal(tenancy_admit(t, &b, "id2", NULL, &ra), TN_ADMIT_OK);
     assert_int_equal(tenancy_admit(t, &b, "id2", NULL, &ra), TN_ADMIT_OK);
     assert_int_equal(tenancy_admit(t, &b, "id2", NULL, &ra), TN_ADMIT_DAILY_LIMIT);
