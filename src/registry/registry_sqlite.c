@@ -41,6 +41,7 @@
 #include <stdatomic.h>
 
 #include "common/errbuf.h"
+#include "common/sqlite_schema.h"
 
 #define DEFAULT_READERS 4
 #define SNAPSHOT_MS 100 /* longest a read snapshot is reused (see top) */
@@ -83,13 +84,6 @@ static const char *const migrations[] = {
     "CREATE INDEX cards_lost ON cards (person_id) WHERE lost = 1;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
-
-/* Bookkeeping of applied migrations; created before anything else. */
-static const char sql_bootstrap[] =
-    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    "  version INTEGER PRIMARY KEY,"
-    "  applied_at INTEGER NOT NULL"
-    ")";
 
 static const char sql_lookup[] =
     "SELECT p.name_hash, p.hukou, c.valid_from, c.valid_to, c.lost, a.name"
@@ -225,13 +219,6 @@ static bool int_to_date(int64_t v, sm_date *out)
     return true;
 }
 
-static bool exec_sql(sqlite3 *db, const char *sql, int *rc_out)
-{
-    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    if (rc_out != NULL)
-        *rc_out = rc;
-    return rc == SQLITE_OK;
-}
 
 /* Deadline arithmetic on CLOCK_MONOTONIC. */
 static struct timespec deadline_after_ms(unsigned ms)
@@ -317,10 +304,10 @@ static bool set_common_pragmas(sqlite3 *db, unsigned busy_ms, bool writer)
 {
     if (sqlite3_busy_timeout(db, (int)busy_ms) != SQLITE_OK)
         return false;
-    if (!exec_sql(db, "PRAGMA temp_store = MEMORY;", NULL))
+    if (!sqs_exec(db, "PRAGMA temp_store = MEMORY;", NULL))
         return false;
     if (writer)
-        return exec_sql(db,
+        return sqs_exec(db,
                         "PRAGMA synchronous = NORMAL;"
                         "PRAGMA secure_delete = ON;"
                         "PRAGMA mmap_size = 0;"
@@ -328,7 +315,7 @@ static bool set_common_pragmas(sqlite3 *db, unsigned busy_ms, bool writer)
                         "PRAGMA journal_size_limit = 67108864;"
                         "PRAGMA wal_autocheckpoint = 65536;",
                         NULL);
-    return exec_sql(db,
+    return sqs_exec(db,
                     "PRAGMA mmap_size = 2147418112;"
                     "PRAGMA cache_size = -8192;", /* 8 MiB per reader */
                     NULL);
@@ -341,61 +328,8 @@ static void close_db(sqlite3 *db)
 }
 
 /* Read the applied version (0 for an empty store). */
-static int read_version(sqlite3 *db, int *rc_out)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "SELECT MAX(version) FROM schema_migrations", -1, &st, NULL);
-    int v = -1;
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            v = sqlite3_column_int(st, 0);
-            rc = SQLITE_OK;
-        }
-    }
-    sqlite3_finalize(st);
-    *rc_out = rc;
-    return v;
-}
 
-static bool meta_get(sqlite3 *db, const char *key, char *out, size_t cap, int *rc_out)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL);
-    bool found = false;
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            const unsigned char *v = sqlite3_column_text(st, 0);
-            snprintf(out, cap, "%s", v ? (const char *)v : "");
-            found = true;
-        }
-        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-            rc = SQLITE_OK;
-    }
-    sqlite3_finalize(st);
-    *rc_out = rc;
-    return found;
-}
 
-static int meta_put(sqlite3 *db, const char *key, const char *value)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "INSERT INTO meta (key, value) VALUES (?1, ?2)"
-                                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                                -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-            rc = SQLITE_OK;
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
 
 /* Fill `err` for an SQLite failure while opening. */
 static reg_status open_failure(sqlite3 *db, int rc, const char *path, const char *what, char *err,
@@ -404,14 +338,8 @@ static reg_status open_failure(sqlite3 *db, int rc, const char *path, const char
     reg_status st = map_sqlite(rc);
     if (st == REG_OK)
         st = REG_UNAVAILABLE;
-    int code = rc & 0xff;
-    if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
-        set_err(err, errlen, "registry '%s' is locked by another process (%s)", path, what);
-    else if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
-        set_err(err, errlen, "'%s' is not a registry database or is damaged (%s)", path, what);
-    else
-        set_err(err, errlen, "registry '%s': %s: %s", path, what,
-                db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqs_schema s = {.what = "registry", .path = path};
+    sqs_describe(db, rc, &s, what, err, errlen);
     return st;
 }
 
@@ -419,105 +347,32 @@ static reg_status open_failure(sqlite3 *db, int rc, const char *path, const char
  * all in one write transaction on the writer connection. */
 static reg_status migrate_and_check_key(registry *r, char *err, size_t errlen)
 {
-    sqlite3 *db = r->wdb;
+    sqs_schema s = {"registry", r->path, migrations, SCHEMA_VERSION, r->fingerprint};
     int rc;
-    if (!exec_sql(db, "BEGIN IMMEDIATE", &rc))
-        return open_failure(db, rc, r->path, "starting the schema check", err, errlen);
-    reg_status st = REG_OK;
-    int v = 0;
-
-    if (!exec_sql(db, sql_bootstrap, &rc)) {
-        st = open_failure(db, rc, r->path, "creating the schema table", err, errlen);
-        goto rollback;
+    switch (sqs_migrate(r->wdb, &s, &rc, err, errlen)) {
+    case SQS_OK:
+        r->store_version = SCHEMA_VERSION;
+        return REG_OK;
+    case SQS_NEWER_SCHEMA:
+        return REG_ERR_SCHEMA;
+    case SQS_WRONG_KEY:
+        return REG_ERR_KEY;
+    case SQS_SQLITE:
+    default: {
+        reg_status st = map_sqlite(rc);
+        return st == REG_OK ? REG_UNAVAILABLE : st;
     }
-    v = read_version(db, &rc);
-    if (rc != SQLITE_OK) {
-        st = open_failure(db, rc, r->path, "reading the schema version", err, errlen);
-        goto rollback;
     }
-    if (v > SCHEMA_VERSION) {
-        set_err(err, errlen,
-                "registry '%s' has schema version %d; this program knows up to %d "
-                "(upgrade shiming)",
-                r->path, v, SCHEMA_VERSION);
-        st = REG_ERR_SCHEMA;
-        goto rollback;
-    }
-    for (int next = v + 1; next <= SCHEMA_VERSION; next++) {
-        if (!exec_sql(db, migrations[next - 1], &rc)) {
-            char what[64];
-            snprintf(what, sizeof what, "applying schema migration %d", next);
-            st = open_failure(db, rc, r->path, what, err, errlen);
-            goto rollback;
-        }
-        sqlite3_stmt *ins = NULL;
-        rc = sqlite3_prepare_v2(db,
-                                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
-                                -1, &ins, NULL);
-        if (rc == SQLITE_OK) {
-            sqlite3_bind_int(ins, 1, next);
-            sqlite3_bind_int64(ins, 2, (sqlite3_int64)time(NULL));
-            rc = sqlite3_step(ins);
-            if (rc == SQLITE_DONE)
-                rc = SQLITE_OK;
-        }
-        sqlite3_finalize(ins);
-        if (rc != SQLITE_OK) {
-            st = open_failure(db, rc, r->path, "recording a schema migration", err, errlen);
-            goto rollback;
-        }
-    }
-
-    char stored[64];
-    if (meta_get(db, "key_fingerprint", stored, sizeof stored, &rc)) {
-        if (strcmp(stored, r->fingerprint) != 0) {
-            set_err(err, errlen,
-                    "registry '%s' was created with another server key (its fingerprint is %s, "
-                    "this key's is %s): use the key file it was created with, or import into a "
-                    "new registry",
-                    r->path, stored, r->fingerprint);
-            st = REG_ERR_KEY;
-            goto rollback;
-        }
-    } else if (rc != SQLITE_OK) {
-        st = open_failure(db, rc, r->path, "reading the key fingerprint", err, errlen);
-        goto rollback;
-    } else {
-        /* A new store, or one upgraded from version 1 (which recorded no
-         * fingerprint): it belongs to this key from now on. */
-        char now[32];
-        time_t t = time(NULL);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        rc = meta_put(db, "key_fingerprint", r->fingerprint);
-        if (rc == SQLITE_OK)
-            rc = meta_put(db, "created_at", now);
-        if (rc != SQLITE_OK) {
-            st = open_failure(db, rc, r->path, "recording the key fingerprint", err, errlen);
-            goto rollback;
-        }
-    }
-    if (!exec_sql(db, "COMMIT", &rc)) {
-        st = open_failure(db, rc, r->path, "committing the schema", err, errlen);
-        goto rollback;
-    }
-    r->store_version = SCHEMA_VERSION;
-    return REG_OK;
-
-rollback:
-    exec_sql(db, "ROLLBACK", NULL);
-    return st;
 }
 
 /* Read-only open: the store must be current and belong to this key. */
 static reg_status check_read_only(registry *r, sqlite3 *db, char *err, size_t errlen)
 {
     int rc;
-    if (!exec_sql(db, "BEGIN", &rc))
+    if (!sqs_exec(db, "BEGIN", &rc))
         return open_failure(db, rc, r->path, "starting the schema check", err, errlen);
     reg_status st = REG_OK;
-    int v = read_version(db, &rc);
+    int v = sqs_version(db, &rc);
     if ((rc & 0xff) == SQLITE_ERROR) { /* no schema_migrations: an empty file */
         v = 0;
         rc = SQLITE_OK;
@@ -540,7 +395,7 @@ static reg_status check_read_only(registry *r, sqlite3 *db, char *err, size_t er
         goto done;
     }
     char stored[64];
-    if (!meta_get(db, "key_fingerprint", stored, sizeof stored, &rc)) {
+    if (!sqs_meta_get(db, "key_fingerprint", stored, sizeof stored, &rc)) {
         if (rc != SQLITE_OK)
             st = open_failure(db, rc, r->path, "reading the key fingerprint", err, errlen);
         else {
@@ -559,7 +414,7 @@ static reg_status check_read_only(registry *r, sqlite3 *db, char *err, size_t er
     }
     r->store_version = v;
 done:
-    exec_sql(db, "COMMIT", NULL);
+    sqs_exec(db, "COMMIT", NULL);
     return st;
 }
 
@@ -1054,7 +909,7 @@ static reg_status writer_begin_txn(reg_writer *w)
         return REG_UNAVAILABLE;
     }
     int rc;
-    if (!exec_sql(w->r->wdb, "BEGIN IMMEDIATE", &rc))
+    if (!sqs_exec(w->r->wdb, "BEGIN IMMEDIATE", &rc))
         return map_sqlite(rc) == REG_OK ? REG_UNAVAILABLE : map_sqlite(rc);
     w->in_txn = true;
     return REG_OK;
@@ -1358,10 +1213,10 @@ reg_status registry_writer_commit(reg_writer *w)
         writer_forget(w);
         return REG_UNAVAILABLE;
     }
-    if (!exec_sql(w->r->wdb, "COMMIT", &rc)) {
+    if (!sqs_exec(w->r->wdb, "COMMIT", &rc)) {
         /* A failed COMMIT (e.g. disk full) leaves the transaction open:
          * roll it back so the store stays at the last good batch. */
-        exec_sql(w->r->wdb, "ROLLBACK", NULL);
+        sqs_exec(w->r->wdb, "ROLLBACK", NULL);
         w->in_txn = false;
         return fail(w, rc);
     }
@@ -1380,7 +1235,7 @@ reg_status registry_writer_end(reg_writer *w, bool commit)
         if (commit) {
             st = registry_writer_commit(w);
         } else {
-            exec_sql(r->wdb, "ROLLBACK", NULL);
+            sqs_exec(r->wdb, "ROLLBACK", NULL);
             w->in_txn = false;
         }
     }
@@ -1404,7 +1259,7 @@ reg_status registry_delete(registry *r, const char id18[18])
     sqlite3_stmt *sel = NULL, *del_cards = NULL, *del_person = NULL;
     reg_status st = REG_OK;
     int rc;
-    if (!exec_sql(db, "BEGIN IMMEDIATE", &rc)) {
+    if (!sqs_exec(db, "BEGIN IMMEDIATE", &rc)) {
         st = map_sqlite(rc) == REG_OK ? REG_UNAVAILABLE : map_sqlite(rc);
         goto out;
     }
@@ -1427,7 +1282,7 @@ reg_status registry_delete(registry *r, const char id18[18])
             rc = step_reset(del_person, NULL, NULL);
         }
     }
-    if (rc == SQLITE_OK && found && exec_sql(db, "COMMIT", &rc)) {
+    if (rc == SQLITE_OK && found && sqs_exec(db, "COMMIT", &rc)) {
         /* The erased person must not outlive the commit in any snapshot. */
         writes_committed(r);
         pthread_mutex_lock(&r->pool_lock);
@@ -1439,7 +1294,7 @@ reg_status registry_delete(registry *r, const char id18[18])
         (void)sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
         st = REG_OK;
     } else {
-        exec_sql(db, "ROLLBACK", NULL);
+        sqs_exec(db, "ROLLBACK", NULL);
         st = rc != SQLITE_OK ? (map_sqlite(rc) == REG_OK ? REG_UNAVAILABLE : map_sqlite(rc))
                              : REG_NOT_FOUND;
     }
@@ -1487,7 +1342,7 @@ reg_status registry_stats(registry *r, reg_stats *out)
     sqlite3 *db = rd->db;
     int rc;
     /* One read transaction: every count from the same snapshot. */
-    if (!exec_sql(db, "BEGIN", &rc)) {
+    if (!sqs_exec(db, "BEGIN", &rc)) {
         return_reader(r, rd);
         return map_sqlite(rc) == REG_OK ? REG_UNAVAILABLE : map_sqlite(rc);
     }
@@ -1512,8 +1367,8 @@ reg_status registry_stats(registry *r, reg_stats *out)
     }
     char fp[sizeof out->key_fingerprint] = "";
     if (rc == SQLITE_OK)
-        (void)meta_get(db, "key_fingerprint", fp, sizeof fp, &rc);
-    exec_sql(db, "COMMIT", NULL);
+        (void)sqs_meta_get(db, "key_fingerprint", fp, sizeof fp, &rc);
+    sqs_exec(db, "COMMIT", NULL);
     return_reader(r, rd);
     if (rc != SQLITE_OK) {
         reg_status st = map_sqlite(rc);

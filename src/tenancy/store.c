@@ -32,6 +32,7 @@
 #include <openssl/rand.h>
 
 #include "common/errbuf.h"
+#include "common/sqlite_schema.h"
 
 #define GCM_NONCE 12
 #define GCM_TAG 16
@@ -150,11 +151,6 @@ static const char *const migrations[] = {
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
-static const char sql_bootstrap[] =
-    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    "  version INTEGER PRIMARY KEY,"
-    "  applied_at INTEGER NOT NULL"
-    ")";
 
 /* The read connections' statements, by RS_* index. */
 static const char *const reader_sql[RS__COUNT] = {
@@ -326,13 +322,6 @@ int64_t tn_china_day_start(sm_date d)
     return days_from_civil(d.year, d.month, d.day) * 86400 - 8 * 3600;
 }
 
-static bool exec_sql(sqlite3 *db, const char *sql, int *rc_out)
-{
-    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    if (rc_out != NULL)
-        *rc_out = rc;
-    return rc == SQLITE_OK;
-}
 
 static bool make_parent_dirs(const char *path)
 {
@@ -429,145 +418,28 @@ void tn_return(tenancy *t, tn_reader *rd)
 static tn_status open_failure(sqlite3 *db, int rc, const char *path, const char *what, char *err,
                               size_t errlen)
 {
-    int code = rc & 0xff;
-    if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
-        set_err(err, errlen, "tenancy store '%s' is locked by another process (%s)", path, what);
-    else if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
-        set_err(err, errlen, "'%s' is not a tenancy store or is damaged (%s)", path, what);
-    else
-        set_err(err, errlen, "tenancy store '%s': %s: %s", path, what,
-                db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqs_schema s = {.what = "tenancy store", .path = path};
+    sqs_describe(db, rc, &s, what, err, errlen);
     return failed(rc);
 }
 
-static bool meta_get(sqlite3 *db, const char *key, char *out, size_t cap, int *rc_out)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL);
-    bool found = false;
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            snprintf(out, cap, "%s", col_text(st, 0));
-            found = true;
-        }
-        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-            rc = SQLITE_OK;
-    }
-    sqlite3_finalize(st);
-    *rc_out = rc;
-    return found;
-}
 
-static int meta_put(sqlite3 *db, const char *key, const char *value)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "INSERT INTO meta (key, value) VALUES (?1, ?2)"
-                                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                                -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-            rc = SQLITE_OK;
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
 
 static tn_status migrate_and_check_key(tenancy *t, char *err, size_t errlen)
 {
-    sqlite3 *db = t->wdb;
+    sqs_schema s = {"tenancy store", t->path, migrations, SCHEMA_VERSION, t->fingerprint};
     int rc;
-    if (!exec_sql(db, "BEGIN IMMEDIATE", &rc))
-        return open_failure(db, rc, t->path, "starting the schema check", err, errlen);
-    tn_status st = TN_OK;
-    if (!exec_sql(db, sql_bootstrap, &rc)) {
-        st = open_failure(db, rc, t->path, "creating the schema table", err, errlen);
-        goto rollback;
+    switch (sqs_migrate(t->wdb, &s, &rc, err, errlen)) {
+    case SQS_OK:
+        return TN_OK;
+    case SQS_NEWER_SCHEMA:
+        return TN_ERR_SCHEMA;
+    case SQS_WRONG_KEY:
+        return TN_ERR_KEY;
+    case SQS_SQLITE:
+    default:
+        return failed(rc);
     }
-    sqlite3_stmt *vs = NULL;
-    int v = -1;
-    rc = sqlite3_prepare_v2(db, "SELECT MAX(version) FROM schema_migrations", -1, &vs, NULL);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(vs)) == SQLITE_ROW) {
-        v = sqlite3_column_int(vs, 0);
-        rc = SQLITE_OK;
-    }
-    sqlite3_finalize(vs);
-    if (rc != SQLITE_OK) {
-        st = open_failure(db, rc, t->path, "reading the schema version", err, errlen);
-        goto rollback;
-    }
-    if (v > SCHEMA_VERSION) {
-        set_err(err, errlen,
-                "tenancy store '%s' has schema version %d; this program knows up to %d "
-                "(upgrade shiming)",
-                t->path, v, SCHEMA_VERSION);
-        st = TN_ERR_SCHEMA;
-        goto rollback;
-    }
-    for (int next = v + 1; next <= SCHEMA_VERSION; next++) {
-        if (!exec_sql(db, migrations[next - 1], &rc)) {
-            char what[64];
-            snprintf(what, sizeof what, "applying schema migration %d", next);
-            st = open_failure(db, rc, t->path, what, err, errlen);
-            goto rollback;
-        }
-        sqlite3_stmt *ins = NULL;
-        rc = sqlite3_prepare_v2(
-            db, "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)", -1, &ins,
-            NULL);
-        if (rc == SQLITE_OK) {
-            sqlite3_bind_int(ins, 1, next);
-            sqlite3_bind_int64(ins, 2, (sqlite3_int64)time(NULL));
-            rc = sqlite3_step(ins);
-            if (rc == SQLITE_DONE)
-                rc = SQLITE_OK;
-        }
-        sqlite3_finalize(ins);
-        if (rc != SQLITE_OK) {
-            st = open_failure(db, rc, t->path, "recording a schema migration", err, errlen);
-            goto rollback;
-        }
-    }
-    char stored[64];
-    if (meta_get(db, "key_fingerprint", stored, sizeof stored, &rc)) {
-        if (strcmp(stored, t->fingerprint) != 0) {
-            set_err(err, errlen,
-                    "tenancy store '%s' was created with another server key (its fingerprint "
-                    "is %s, this key's is %s): use the key file it was created with",
-                    t->path, stored, t->fingerprint);
-            st = TN_ERR_KEY;
-            goto rollback;
-        }
-    } else if (rc != SQLITE_OK) {
-        st = open_failure(db, rc, t->path, "reading the key fingerprint", err, errlen);
-        goto rollback;
-    } else {
-        char now[32];
-        time_t tt = time(NULL);
-        struct tm tm;
-        gmtime_r(&tt, &tm);
-        strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        rc = meta_put(db, "key_fingerprint", t->fingerprint);
-        if (rc == SQLITE_OK)
-            rc = meta_put(db, "created_at", now);
-        if (rc != SQLITE_OK) {
-            st = open_failure(db, rc, t->path, "recording the key fingerprint", err, errlen);
-            goto rollback;
-        }
-    }
-    if (!exec_sql(db, "COMMIT", &rc)) {
-        st = open_failure(db, rc, t->path, "committing the schema", err, errlen);
-        goto rollback;
-    }
-    return TN_OK;
-rollback:
-    exec_sql(db, "ROLLBACK", NULL);
-    return st;
 }
 
 static tn_status open_reader(tenancy *t, tn_reader *rd, char *err, size_t errlen)
@@ -576,7 +448,7 @@ static tn_status open_reader(tenancy *t, tn_reader *rd, char *err, size_t errlen
     if (rc != SQLITE_OK)
         return open_failure(rd->db, rc, t->path, "opening a read connection", err, errlen);
     sqlite3_busy_timeout(rd->db, (int)t->busy_ms);
-    exec_sql(rd->db, "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -2048;", NULL);
+    sqs_exec(rd->db, "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -2048;", NULL);
     for (int i = 0; i < RS__COUNT; i++) {
         rc = sqlite3_prepare_v3(rd->db, reader_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &rd->st[i],
                                 NULL);
@@ -717,7 +589,7 @@ tn_status tenancy_open(const tn_options *opt, tenancy **out, char *err, size_t e
         tenancy_close(t);
         return st;
     }
-    if (!exec_sql(t->wdb,
+    if (!sqs_exec(t->wdb,
                   "PRAGMA synchronous = NORMAL;"
                   "PRAGMA foreign_keys = ON;"
                   "PRAGMA temp_store = MEMORY;"
