@@ -265,8 +265,10 @@ static void guarded(http_request *req)
         return;
     r->handler(req);
     /* Recorded (the daily count in the store now holds it) or abandoned:
-     * either way no longer in flight. */
-    if (req->metered)
+     * either way no longer in flight. A deferred reply is not there yet:
+     * its completion calls tenancy_admit_done (and req is not ours to read
+     * past `deferred`, which only this thread writes). */
+    if (req->metered && !req->deferred)
         tenancy_admit_done(t, req->app_id);
 }
 

@@ -16,8 +16,12 @@
  * stored is answered again from the store (Idempotent-Replay: true), with
  * no new charge (a repeat that arrives while the first call runs waits for
  * it); otherwise the answer is rendered, then recorded
- * (tenancy_record: audit row, charge, idempotent answer — committed), and
- * only then sent. "charged" says whether the call used a unit.
+ * (tenancy_record_async: audit row, charge, idempotent answer — committed
+ * by the writer thread, which then calls back), and only then sent: the
+ * reply is deferred (request_defer), so the HTTP thread serves other
+ * connections while the record waits for its group commit, and the
+ * writer's callback answers and resumes the request. "charged" says
+ * whether the call used a unit.
  *
  * Must never: decide anything (verify/ decides), log or store the raw name
  * or number (the access log gets the masked normal forms; the audit row is
@@ -264,7 +268,68 @@ static void idem_release(int slot)
 
 /* ------------------------------------------------------------ the call */
 
-static void run_call(http_request *req, bool id4, tenancy *t, const char *idem);
+/* The answer once the record's fate is known: the rendered answer, or
+ * what a record refused or failed calls for. */
+static void answer_recorded(http_request *req, tn_record_result rr, unsigned status,
+                            bool unavailable, const char *answer, size_t len)
+{
+    switch (rr) {
+    case TN_RECORDED_NO_QUOTA:
+        reply_error(req, 403, "quota_exhausted", "balance exhausted: the app has no units left");
+        break;
+    case TN_RECORD_FAILED:
+        reply_error_with_header(req, 503, "unavailable",
+                                "the call could not be recorded; nothing was charged, retry later",
+                                "Retry-After", "1");
+        break;
+    case TN_RECORDED_CHARGED:
+    case TN_RECORDED_FREE:
+    default:
+        reply_bytes_with(req, status, JSON_UTF8, answer, len, unavailable ? "Retry-After" : NULL,
+                         unavailable ? "1" : NULL);
+        break;
+    }
+}
+
+/* A call whose record is queued: owns everything the record borrows
+ * (tn_record's strings) until the writer calls back (call_recorded). The
+ * request's own strings (id, remote) live as long as the deferred request. */
+typedef struct {
+    http_request *req;
+    tenancy *t;
+    json_t *body;       /* the parsed request: vr's strings (raw number, name) */
+    verify_result r;    /* the normal forms (id18, name) */
+    char *answer;       /* the rendered answer, stored with an idempotency key */
+    size_t len;
+    unsigned status;
+    bool unavailable;
+    int idem_slot;      /* the claim on the key, released once recorded */
+    char idem[IDEM_KEY_MAX + 1];
+} pending_call;
+
+/* tn_record_done, on the writer thread after the commit (or in the
+ * handler when the record could not be queued). */
+static void call_recorded(void *arg, tn_record_result rr)
+{
+    pending_call *c = arg;
+    http_request *req = c->req;
+    answer_recorded(req, rr, c->status, c->unavailable, c->answer, c->len);
+    /* Recorded or failed: no longer in flight for the daily limit (the
+     * guard leaves this to us for a deferred reply), and a repeat of the
+     * key may go on (it finds the committed answer). */
+    if (req->metered)
+        tenancy_admit_done(c->t, req->app_id);
+    idem_release(c->idem_slot);
+    OPENSSL_cleanse(c->answer, c->len);
+    free(c->answer);
+    verify_result_clear(&c->r);
+    json_decref(c->body);
+    OPENSSL_cleanse(c, sizeof *c);
+    free(c);
+    request_resume(req); /* last: req may be gone as soon as it returns */
+}
+
+static bool run_call(http_request *req, bool id4, tenancy *t, const char *idem, int slot);
 
 static void handle(http_request *req, bool id4)
 {
@@ -274,26 +339,30 @@ static void handle(http_request *req, bool id4)
     if (idempotency_key(req, &idem) != 0)
         return;
     if (t == NULL || idem == NULL) {
-        run_call(req, id4, t, NULL);
+        run_call(req, id4, t, NULL, -1);
         return;
     }
+    /* A repeat waiting here for its first call blocks this HTTP thread (at
+     * most IDEM_WAIT_MS): rare, and the first call's completion runs on the
+     * writer thread, so it cannot be held up by the wait. */
     int slot = idem_claim(req->app_id, product, idem);
-    if (!replayed(req, t, product, idem))
-        run_call(req, id4, t, idem);
-    idem_release(slot);
+    if (replayed(req, t, product, idem) || !run_call(req, id4, t, idem, slot))
+        idem_release(slot);
 }
 
-/* Verify, render, record (when tenancy is on), then answer. */
-static void run_call(http_request *req, bool id4, tenancy *t, const char *idem)
+/* Verify, render, record (when tenancy is on), then answer. True when the
+ * reply was deferred to the record's completion, which then owns `slot`
+ * (and must not be touched: req may already be answered). */
+static bool run_call(http_request *req, bool id4, tenancy *t, const char *idem, int slot)
 {
     const char *product = id4 ? "id4" : "id2";
     json_t *body = request_json_object(req);
     if (body == NULL)
-        return;
+        return false;
     verify_request vr;
     if (read_request(req, body, id4, &vr) != 0) {
         json_decref(body);
-        return;
+        return false;
     }
 
     /* With no quota left only the registry-free checks run: an invalid
@@ -320,7 +389,7 @@ static void run_call(http_request *req, bool id4, tenancy *t, const char *idem)
         verify_result_clear(&r);
         json_decref(body);
         reply_error(req, 403, "quota_exhausted", "balance exhausted: the app has no units left");
-        return;
+        return false;
     }
     request_set_verdict(req, sm_verdict_code(r.verdict));
 
@@ -337,59 +406,66 @@ static void run_call(http_request *req, bool id4, tenancy *t, const char *idem)
     }
     size_t len = 0;
     char *answer = answer_bytes(result, &len);
-    if (answer == NULL) {
+    pending_call *c = answer != NULL && t != NULL ? calloc(1, sizeof *c) : NULL;
+    if (answer == NULL || (t != NULL && c == NULL)) {
+        if (answer != NULL) {
+            OPENSSL_cleanse(answer, len);
+            free(answer);
+        }
         verify_result_clear(&r);
         json_decref(body);
         reply_error(req, 500, "internal", "out of memory");
-        return;
+        return false;
     }
 
-    tn_record_result rr = TN_RECORDED_FREE;
-    if (t != NULL) {
-        tn_record rec;
-        memset(&rec, 0, sizeof rec);
-        rec.app_id = req->app_id;
-        rec.product = product;
-        rec.dialect = "native";
-        rec.request_id = req->id;
-        rec.verdict = r.verdict;
-        if (r.id_status == SM_ID_OK)
-            rec.id18 = r.id.id18;
-        else
-            rec.id_raw = vr.id_number;
-        rec.name = r.name_status == SM_NAME_OK && r.name.len > 0 ? r.name.text : vr.name;
-        rec.client_ip = req->remote;
-        rec.latency_ms = ms_since(&req->start);
-        /* A 503 is not an answer to keep: a retry must be able to succeed. */
-        if (idem != NULL && !unavailable) {
-            rec.idem_key = idem;
-            rec.http_status = (int)status;
-            rec.body = answer;
-            rec.body_len = len;
-        }
-        rr = tenancy_record(t, &rec);
+    if (t == NULL) { /* nothing to record: answer now */
+        verify_result_clear(&r);
+        json_decref(body);
+        answer_recorded(req, TN_RECORDED_FREE, status, unavailable, answer, len);
+        OPENSSL_cleanse(answer, len);
+        free(answer);
+        return false;
     }
+
+    /* The record borrows from `c`, which lives until call_recorded. */
+    c->req = req;
+    c->t = t;
+    c->body = body;
+    c->r = r;
     verify_result_clear(&r);
-    json_decref(body);
+    c->answer = answer;
+    c->len = len;
+    c->status = status;
+    c->unavailable = unavailable;
+    c->idem_slot = slot;
 
-    switch (rr) {
-    case TN_RECORDED_NO_QUOTA:
-        reply_error(req, 403, "quota_exhausted", "balance exhausted: the app has no units left");
-        break;
-    case TN_RECORD_FAILED:
-        reply_error_with_header(req, 503, "unavailable",
-                                "the call could not be recorded; nothing was charged, retry later",
-                                "Retry-After", "1");
-        break;
-    case TN_RECORDED_CHARGED:
-    case TN_RECORDED_FREE:
-    default:
-        reply_bytes_with(req, status, JSON_UTF8, answer, len,
-                         unavailable ? "Retry-After" : NULL, unavailable ? "1" : NULL);
-        break;
+    tn_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.app_id = req->app_id;
+    rec.product = product;
+    rec.dialect = "native";
+    rec.request_id = req->id;
+    rec.verdict = c->r.verdict;
+    if (c->r.id_status == SM_ID_OK)
+        rec.id18 = c->r.id.id18;
+    else
+        rec.id_raw = vr.id_number;
+    rec.name = c->r.name_status == SM_NAME_OK && c->r.name.len > 0 ? c->r.name.text : vr.name;
+    rec.client_ip = req->remote;
+    rec.latency_ms = ms_since(&req->start);
+    /* A 503 is not an answer to keep: a retry must be able to succeed. */
+    if (idem != NULL && !unavailable) {
+        snprintf(c->idem, sizeof c->idem, "%s", idem);
+        rec.idem_key = c->idem;
+        rec.http_status = (int)status;
+        rec.body = c->answer;
+        rec.body_len = c->len;
     }
-    OPENSSL_cleanse(answer, len);
-    free(answer);
+    /* Deferred before it is queued: the callback may run at once. */
+    request_defer(req);
+    if (!tenancy_record_async(t, &rec, call_recorded, c))
+        call_recorded(c, TN_RECORD_FAILED); /* not queued: nothing recorded, 503 */
+    return true;
 }
 
 void api_verify_id2(http_request *req)

@@ -164,6 +164,8 @@ void request_free(http_request *req)
         free(req->body);
     }
     free(req->path);
+    if (req->held != NULL) /* a deferred reply never sent (connection lost) */
+        MHD_destroy_response(req->held);
     explicit_bzero(req, sizeof *req);
     free(req);
 }
@@ -392,15 +394,42 @@ static int queue(http_request *req, unsigned status, const char *content_type, c
         ok = MHD_add_response_header(resp, xname, xvalue) == MHD_YES;
     if (ok && req->draining != NULL && atomic_load(req->draining))
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
-    if (ok)
-        ok = MHD_queue_response(req->conn, status, resp) == MHD_YES;
-    MHD_destroy_response(resp);
+    if (ok && req->deferred) {
+        /* Possibly on another thread, the connection suspended (or about to
+         * be): MHD must not be touched; the server queues it on resumption. */
+        req->held = resp;
+    } else {
+        if (ok)
+            ok = MHD_queue_response(req->conn, status, resp) == MHD_YES;
+        MHD_destroy_response(resp);
+    }
     if (!ok)
         return -1;
     req->replied = true;
     req->status = status;
     req->bytes_out = len;
     return 0;
+}
+
+void request_defer(http_request *req)
+{
+    req->deferred = true;
+    atomic_store(&req->defer_state, HTTP_DEFER_WAITING);
+}
+
+void request_resume(http_request *req)
+{
+    /* Still WAITING: the handler's thread has not suspended the connection
+     * yet (MHD_resume_connection on a connection not suspended is undefined
+     * behaviour); it sees READY and sends the reply itself. */
+    int expected = HTTP_DEFER_WAITING;
+    if (atomic_compare_exchange_strong(&req->defer_state, &expected, HTTP_DEFER_READY))
+        return;
+    /* SUSPENDED: ours to resume. The connection stays suspended, and the
+     * request alive, until MHD_resume_connection; not a byte of it after. */
+    struct MHD_Connection *conn = req->conn;
+    atomic_store(&req->defer_state, HTTP_DEFER_RESUMED);
+    MHD_resume_connection(conn);
 }
 
 static int reply_json_hdr(http_request *req, unsigned status, json_t *body, const char *xname,

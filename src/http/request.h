@@ -9,8 +9,11 @@
  * (header values, body bytes, JSON fields) is borrowed and valid until the
  * handler returns (JSON: until the caller json_decref()s the body object).
  *
- * Thread-safety: one request is touched by one thread at a time (the MHD
- * thread serving its connection). The request-id generator is thread-safe.
+ * Thread-safety: one request is touched by one thread at a time: the MHD
+ * thread serving its connection, or, for a deferred reply, the thread that
+ * completes it (between request_defer and request_resume the handler's
+ * thread no longer touches it; see request_defer). The request-id
+ * generator is thread-safe.
  *
  * Must never: store or log raw identity data — request_set_subject_* mask
  * before storing; reply twice (the second reply is refused and reported).
@@ -35,7 +38,8 @@ struct MHD_Connection;
 typedef struct http_request http_request;
 
 /* A route handler: must reply exactly once (reply_json / reply_error /
- * reply_bytes). If it returns without replying the server answers 500. */
+ * reply_bytes), or defer its reply (request_defer). If it returns without
+ * doing either the server answers 500. */
 typedef void (*http_handler)(http_request *req);
 
 struct http_request {
@@ -59,6 +63,12 @@ struct http_request {
     size_t bytes_in;                /* body bytes received (kept or not) */
     size_t max_body;
     bool body_too_large;
+
+    /* ---- deferred replies (request_defer / request_resume; server.c) ---- */
+    bool deferred;                  /* request_defer was called: replies are held */
+    atomic_int defer_state;         /* HTTP_DEFER_*: who resumes the connection */
+    bool parked;                    /* server: counted among the suspended */
+    struct MHD_Response *held;      /* the reply prepared while deferred; owned */
 
     /* ---- set by the reply helpers ---- */
     bool replied;
@@ -112,12 +122,42 @@ void request_set_subject_name(http_request *req, const char *name, size_t len);
 /* `verdict` must be a static string (e.g. "valid", sm_verdict_code(...)). */
 void request_set_verdict(http_request *req, const char *verdict);
 
+/* ------------------------------------------------------- deferred reply */
+
+/* Where a deferred reply stands (req->defer_state). */
+enum {
+    HTTP_DEFER_NONE = 0,
+    HTTP_DEFER_WAITING,   /* deferred; the server has not suspended the connection yet */
+    HTTP_DEFER_SUSPENDED, /* the connection is suspended; request_resume resumes it */
+    HTTP_DEFER_READY,     /* replied before the suspension: the server sends it at once */
+    HTTP_DEFER_RESUMED,   /* request_resume has resumed the connection */
+};
+
+/* Called by a handler that will reply later, from another thread (e.g. once
+ * a record is committed), so that the MHD thread can serve other
+ * connections meanwhile. The handler then returns without replying; the
+ * server suspends the connection (MHD_suspend_connection). The request, and
+ * every string in it (id, remote, headers, body), stays valid until the
+ * reply is sent: a suspended connection is neither timed out nor closed by
+ * MHD, and the server does not stop while one is suspended. Call it before
+ * handing the request to the other thread; after that the handler must not
+ * touch the request again (it may already be answered). */
+void request_defer(http_request *req);
+
+/* Completes a deferred request, from any thread, once its reply has been
+ * prepared with the usual reply_* functions (which, for a deferred
+ * request, only hold the response). Resumes the connection; the server
+ * then sends the held reply (a 500 if none). After this call the caller
+ * must not touch the request: it may be freed at any moment. */
+void request_resume(http_request *req);
+
 /* ---------------------------------------------------------------- reply */
 
 /* Reply with `body` (a json_t reference, stolen even on failure) as compact
  * UTF-8 JSON plus "\n"; Content-Type application/json; charset=utf-8 and
  * X-Request-Id. Returns 0, or -1 if it could not (already replied, out of
- * memory, connection gone). */
+ * memory, connection gone). For a deferred request the response is only
+ * held (req->held) for the server to send after request_resume. */
 int reply_json(http_request *req, unsigned status, json_t *body);
 
 /* {"error":{"code":code,"message":message,"request_id":id}}. `code` is a

@@ -44,6 +44,8 @@ struct http_server {
     unsigned port;
     atomic_bool draining;
     atomic_long in_flight;
+    atomic_long parked;     /* connections suspended for a deferred reply */
+    atomic_bool stopping;   /* about to MHD_stop_daemon: park nothing more */
     atomic_bool starting;   /* capture MHD's messages for the start error */
     char start_msg[512];
 };
@@ -103,6 +105,80 @@ static void reply_too_large(http_request *req)
     reply_error(req, 413, "body_too_large", msg);
 }
 
+/* ------------------------------------------------------ deferred replies */
+
+/*
+ * A handler that called request_defer() returns without a reply; its
+ * completion (another thread) holds the reply and calls request_resume().
+ * MHD (0.9.75, microhttpd.h) rules this relies on:
+ *  - MHD_suspend_connection only from the access handler; resuming from any
+ *    thread is safe with an ITC (MHD_ALLOW_SUSPEND_RESUME implies it), but
+ *    undefined on a connection not suspended: hence defer_state, so that
+ *    exactly one side resumes, and only after the suspension;
+ *  - a suspended connection is neither timed out nor closed (not even when
+ *    the client goes away): on_completed cannot run, and the request cannot
+ *    be freed, while a completion may still write to it;
+ *  - after the resumption MHD calls the access handler again (the request
+ *    is complete, no response queued): the held reply is queued there;
+ *  - MHD_stop_daemon with a connection suspended is an API violation (a
+ *    panic): shutdown waits until none is (srv->parked), and a handler that
+ *    defers once the stop has begun waits for its reply instead.
+ */
+
+static void unpark(http_server *srv, http_request *req)
+{
+    if (req->parked) {
+        req->parked = false;
+        atomic_fetch_sub(&srv->parked, 1);
+    }
+}
+
+/* Queue the reply a completion held (a 500 if it held none). */
+static enum MHD_Result send_held(http_request *req)
+{
+    struct MHD_Response *resp = req->held;
+    req->held = NULL;
+    req->deferred = false; /* back on the MHD thread: replies are queued again */
+    if (resp == NULL) {
+        req->replied = false;
+        reply_error(req, 500, "internal", "the server could not produce a response");
+        return req->replied ? MHD_YES : MHD_NO;
+    }
+    enum MHD_Result r = MHD_queue_response(req->conn, req->status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+/* The handler deferred its reply: suspend the connection, unless the reply
+ * is already there. */
+static enum MHD_Result park(http_server *srv, http_request *req)
+{
+    if (atomic_load(&req->defer_state) == HTTP_DEFER_READY)
+        return send_held(req);
+    /* Counted before the check of `stopping` (both seq_cst): either the
+     * shutdown sees this one and waits for it, or this sees the shutdown. */
+    atomic_fetch_add(&srv->parked, 1);
+    if (atomic_load(&srv->stopping)) {
+        /* The daemon is about to stop and must find nothing suspended: wait
+         * here for the completion (the record writer outlives the server).
+         * Rare: only a request arriving in the last moment of a shutdown. */
+        atomic_fetch_sub(&srv->parked, 1);
+        while (atomic_load(&req->defer_state) != HTTP_DEFER_READY) {
+            struct timespec step = {0, 1000 * 1000};
+            nanosleep(&step, NULL);
+        }
+        return send_held(req);
+    }
+    req->parked = true;
+    MHD_suspend_connection(req->conn);
+    int expected = HTTP_DEFER_WAITING;
+    if (!atomic_compare_exchange_strong(&req->defer_state, &expected, HTTP_DEFER_SUSPENDED))
+        /* READY: the completion came while we were suspending, and left the
+         * resuming to us. MHD calls us again, and send_held runs. */
+        MHD_resume_connection(req->conn);
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -159,12 +235,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
 
+    /* Called again after a deferred reply resumed the connection. */
+    if (req->deferred) {
+        unpark(srv, req);
+        return send_held(req);
+    }
+
     /* The whole request has arrived. */
     if (!req->replied) {
         if (req->body_too_large)
             reply_too_large(req);
         else if (req->handler != NULL)
             req->handler(req);
+        if (req->deferred)
+            return park(srv, req);
         if (!req->replied)
             reply_error(req, 500, "internal", "the server could not produce a response");
     }
@@ -181,6 +265,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (req == NULL)
         return;
     *con_cls = NULL;
+    unpark(srv, req); /* resumed, then lost before it was called again */
 
     double latency = elapsed_since(&req->start);
     if (!req->replied) /* refused mid-upload, or the client went away */
@@ -314,6 +399,8 @@ http_server_status http_server_start(const config *cfg, http_resolver resolve, v
     srv->listen_fd = -1;
     atomic_init(&srv->draining, false);
     atomic_init(&srv->in_flight, 0);
+    atomic_init(&srv->parked, 0);
+    atomic_init(&srv->stopping, false);
     atomic_init(&srv->starting, true);
 
     bool tls = cfg->tls_cert[0] != '\0';
@@ -353,7 +440,9 @@ http_server_status http_server_start(const config *cfg, http_resolver resolve, v
     }
     extra[ne] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* Suspend/resume: deferred replies (see park()). */
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
     if (tls)
         flags |= MHD_USE_TLS;
 
@@ -424,6 +513,17 @@ long http_server_shutdown(http_server *srv, const sigset_t *interrupt)
         }
     }
     long left = atomic_load(&srv->in_flight);
+
+    /* MHD_stop_daemon must find no connection suspended. A suspended one
+     * waits only for its record, which the writer (stopped after us)
+     * commits or fails soon whatever the drain did: wait for it, as the
+     * synchronous path used to wait inside MHD_stop_daemon for the handler
+     * blocked on its record. From here on, nothing is suspended anew. */
+    atomic_store(&srv->stopping, true);
+    while (atomic_load(&srv->parked) > 0) {
+        struct timespec step = {0, 1000 * 1000};
+        nanosleep(&step, NULL);
+    }
 
     /* Closes every connection; MHD calls on_completed for any request still
      * open, so every context is freed. */

@@ -62,13 +62,14 @@ enum {
     WS__COUNT
 };
 
-/* One queued call of tenancy_record; lives on the caller's stack while it
- * waits. */
+/* One queued record (tenancy_record_async): malloc'ed by the enqueuer,
+ * freed by the writer after `done` has run. The record struct is a copy;
+ * its strings are the caller's, kept alive until `done`. */
 typedef struct tn_pending {
-    const tn_record *rec;
+    tn_record rec;
     tn_record_result result;
-    bool done;
-    pthread_cond_t cond;        /* its waiter's own: only the batch's waiters wake */
+    tn_record_done done;
+    void *arg;
     struct tn_pending *next;
 } tn_pending;
 

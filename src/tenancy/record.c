@@ -3,9 +3,12 @@
  * queued record is taken by a single writer thread and committed with all
  * others waiting at that moment in one transaction (group commit): the
  * package charge, the daily usage, the chained audit row, the idempotent
- * answer and any package alert. Callers block until their record is
- * committed. Without threads (CLI, tests), the caller commits its own
- * record the same way.
+ * answer and any package alert. tenancy_record_async() callers are told
+ * through their callback, on the writer thread, once the batch is
+ * committed (or failed), so an HTTP thread need not wait and any number of
+ * records can join a batch; tenancy_record() waits for that callback.
+ * Without threads (CLI, tests), the caller commits its own record the same
+ * way.
  *
  * Must never: acknowledge a record before its transaction is committed;
  * leave part of a batch written (a failure rolls the whole batch back and
@@ -310,7 +313,7 @@ static void commit_list(tenancy *t, tn_pending *list)
         ok = tn_chain_load(t) == SQLITE_OK;
     tn_chain_head head = t->head;
     for (tn_pending *p = list; ok && p != NULL; p = p->next) {
-        p->result = record_one(t, p->rec, &head, now, &alert);
+        p->result = record_one(t, &p->rec, &head, now, &alert);
         ok = p->result != TN_RECORD_FAILED;
         n++;
     }
@@ -353,16 +356,15 @@ static void *writer_main(void *arg)
         t->q_head = t->q_tail = NULL;
         pthread_mutex_unlock(&t->q_lock);
         commit_list(t, list);
-        pthread_mutex_lock(&t->q_lock);
-        /* A waiter may return (and its item vanish) once done is set and
-         * q_lock released: read `next` first, signal before unlocking. Each
-         * waiter has its own condition, so a batch wakes its own callers
-         * only, not every thread waiting on a later batch. */
+        /* Committed (or rolled back) before anyone hears of it. Callbacks
+         * run without q_lock, so they may take their own locks or enqueue;
+         * each item is freed after its callback, `next` read first. */
         for (tn_pending *p = list, *next; p != NULL; p = next) {
             next = p->next;
-            p->done = true;
-            pthread_cond_signal(&p->cond);
+            p->done(p->arg, p->result);
+            free(p);
         }
+        pthread_mutex_lock(&t->q_lock);
     }
     pthread_mutex_unlock(&t->q_lock);
     return NULL;
@@ -389,31 +391,68 @@ void tn_writer_stop(tenancy *t)
     t->writer_running = false;
 }
 
+bool tenancy_record_async(tenancy *t, const tn_record *rec, tn_record_done done, void *arg)
+{
+    if (t == NULL || rec == NULL || done == NULL)
+        return false;
+    tn_pending *p = malloc(sizeof *p);
+    if (p == NULL)
+        return false;
+    *p = (tn_pending){.rec = *rec, .result = TN_RECORD_FAILED, .done = done, .arg = arg};
+    if (!t->writer_running) {
+        commit_list(t, p);
+        done(arg, p->result);
+        free(p);
+        return true;
+    }
+    pthread_mutex_lock(&t->q_lock);
+    if (t->stopping) {
+        pthread_mutex_unlock(&t->q_lock);
+        free(p);
+        return false;
+    }
+    if (t->q_tail != NULL)
+        t->q_tail->next = p;
+    else
+        t->q_head = p;
+    t->q_tail = p;
+    pthread_cond_signal(&t->q_cond);
+    pthread_mutex_unlock(&t->q_lock);
+    return true;
+}
+
+/* tenancy_record()'s waiter, on its stack. The callback sets `done` and
+ * signals under q_lock, so the waiter (which rechecks under q_lock) cannot
+ * return, and destroy `cond`, before the callback is finished with it. */
+typedef struct {
+    tenancy *t;
+    pthread_cond_t cond;
+    bool done;
+    tn_record_result result;
+} sync_wait;
+
+static void sync_done(void *arg, tn_record_result result)
+{
+    sync_wait *w = arg;
+    pthread_mutex_lock(&w->t->q_lock);
+    w->result = result;
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->t->q_lock);
+}
+
 tn_record_result tenancy_record(tenancy *t, const tn_record *rec)
 {
     if (t == NULL || rec == NULL)
         return TN_RECORD_FAILED;
-    tn_pending p = {.rec = rec, .result = TN_RECORD_FAILED, .done = false, .next = NULL};
-    if (!t->writer_running) {
-        commit_list(t, &p);
-        return p.result;
-    }
-    pthread_cond_init(&p.cond, NULL);
-    pthread_mutex_lock(&t->q_lock);
-    if (t->stopping) {
+    sync_wait w = {.t = t, .done = false, .result = TN_RECORD_FAILED};
+    pthread_cond_init(&w.cond, NULL);
+    if (tenancy_record_async(t, rec, sync_done, &w)) {
+        pthread_mutex_lock(&t->q_lock);
+        while (!w.done)
+            pthread_cond_wait(&w.cond, &t->q_lock);
         pthread_mutex_unlock(&t->q_lock);
-        pthread_cond_destroy(&p.cond);
-        return TN_RECORD_FAILED;
     }
-    if (t->q_tail != NULL)
-        t->q_tail->next = &p;
-    else
-        t->q_head = &p;
-    t->q_tail = &p;
-    pthread_cond_signal(&t->q_cond);
-    while (!p.done)
-        pthread_cond_wait(&p.cond, &t->q_lock);
-    pthread_mutex_unlock(&t->q_lock);
-    pthread_cond_destroy(&p.cond);
-    return p.result;
+    pthread_cond_destroy(&w.cond);
+    return w.result;
 }

@@ -15,11 +15,11 @@
  * "tenancy/secret"). Comparisons are constant-time. No secret ever
  * appears in a log line, an error message or an audit row.
  *
- * Durability: tenancy_record() returns only after the audit row, the usage
- * increment and the idempotency entry of the call are committed (group
- * commit by one writer thread; synchronous=NORMAL in WAL: a process killed
- * with SIGKILL loses nothing that was acknowledged). Callers answer the
- * client only after it returns.
+ * Durability: tenancy_record() returns, and tenancy_record_async() calls
+ * back, only after the audit row, the usage increment and the idempotency
+ * entry of the call are committed (group commit by one writer thread;
+ * synchronous=NORMAL in WAL: a process killed with SIGKILL loses nothing
+ * that was acknowledged). Callers answer the client only after that.
  *
  * Thread-safety: one `tenancy` is shared by every HTTP thread; every
  * function is thread-safe. Ownership: structs are plain values owned by the
@@ -213,7 +213,8 @@ void tenancy_admit_done(tenancy *t, int64_t app_id);
 tn_status tenancy_idem_get(tenancy *t, int64_t app_id, const char *product, const char *key,
                            int *http_status, char **body, size_t *body_len);
 
-/* One call that reached a product. Strings are borrowed for the call. */
+/* One call that reached a product. Strings are borrowed: for the call of
+ * tenancy_record(), or until the callback of tenancy_record_async(). */
 typedef struct {
     int64_t app_id;
     const char *product;
@@ -246,6 +247,25 @@ typedef enum {
  * idempotent answer, and returns once all of it is committed. Raises the
  * package alerts (20 % left, exhausted) when a charge crosses them. */
 tn_record_result tenancy_record(tenancy *t, const tn_record *rec);
+
+/* Told the outcome of a tenancy_record_async() record, once. */
+typedef void (*tn_record_done)(void *arg, tn_record_result result);
+
+/* The same record without waiting: queues it for the writer thread and
+ * returns. The writer commits it with whatever else is queued (one
+ * transaction; a failure fails the whole batch), then calls
+ * done(arg, result) for each record of the batch, on the writer thread,
+ * after the COMMIT: the callback may answer the client. It runs without
+ * tenancy locks held, must not block for long (it delays the next batch)
+ * and must not call tenancy_record() (it would wait for itself).
+ *
+ * `*rec` itself is copied; the strings it points to are not: the caller
+ * keeps them valid until `done` has run (e.g. in the request it answers).
+ * Without a writer thread (the CLI, tests) the record is committed in the
+ * calling thread and `done` has run when this returns. Returns false,
+ * without calling `done` and without recording anything, when the record
+ * cannot be queued (shutting down, out of memory): answer 503 then. */
+bool tenancy_record_async(tenancy *t, const tn_record *rec, tn_record_done done, void *arg);
 
 /* -------------------------------------------------------------- audit log */
 

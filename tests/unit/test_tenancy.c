@@ -928,6 +928,71 @@ static void test_record_failure_writes_nothing(void **state)
     assert_int_equal(broken, 0);
 }
 
+/* The asynchronous form: the callback runs once per record, after the
+ * commit (usage already counted when it runs), on the writer thread for a
+ * running writer, and before the call returns without one. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int calls;
+    tn_record_result last;
+    tenancy *t;
+    int64_t app;
+    int64_t used_at_callback;
+} async_probe;
+
+static int64_t used_of(tenancy *t, int64_t app)
+{
+    tn_package *pk = NULL;
+    size_t n = 0;
+    assert_int_equal(tenancy_usage(t, app, &pk, &n), TN_OK);
+    int64_t used = 0;
+    for (size_t i = 0; i < n; i++)
+        used += pk[i].used;
+    free(pk);
+    return used;
+}
+
+static void async_done(void *arg, tn_record_result r)
+{
+    async_probe *p = arg;
+    int64_t used = used_of(p->t, p->app); /* committed before we are told */
+    pthread_mutex_lock(&p->mu);
+    p->calls++;
+    p->last = r;
+    p->used_at_callback = used;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void test_record_async(void **state)
+{
+    fixture *f = *state;
+    for (int threads = 0; threads <= 1; threads++) {
+        tenancy *t = open_store(f, threads == 1);
+        char name[16];
+        snprintf(name, sizeof name, "async%d", threads);
+        tn_app a = make_app(t, name);
+        add_package(t, a.id, "id2", 10, never);
+        async_probe p = {.t = t, .app = a.id};
+        pthread_mutex_init(&p.mu, NULL);
+        pthread_cond_init(&p.cv, NULL);
+        tn_record r = rec_of(a.id, "id2", SM_VERDICT_MATCH);
+        assert_true(tenancy_record_async(t, &r, async_done, &p));
+        pthread_mutex_lock(&p.mu);
+        while (p.calls == 0)
+            pthread_cond_wait(&p.cv, &p.mu);
+        pthread_mutex_unlock(&p.mu);
+        assert_int_equal(p.calls, 1);
+        assert_int_equal(p.last, TN_RECORDED_CHARGED);
+        assert_int_equal(p.used_at_callback, 1);
+        pthread_cond_destroy(&p.cv);
+        pthread_mutex_destroy(&p.mu);
+        tenancy_close(t);
+        f->t = NULL;
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -948,6 +1013,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_usage_and_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exhaustion_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_failure_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_async, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
