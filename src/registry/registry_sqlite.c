@@ -16,12 +16,12 @@
  * Read snapshots are reused: starting and ending a read transaction costs
  * SQLite's process-wide VFS mutex and two fcntl() locks, which under load
  * made the HTTP threads queue on each other (half of id2's throughput). So
- * each pooled read connection keeps its snapshot for up to SNAPSHOT_MS and
+ * each pooled read connection keeps its snapshot for up to SQLP_SNAPSHOT_MS and
  * serves every lookup of that time from it. Freshness: a write made through
  * this `registry` (import, demo fill, erasure) ends every snapshot at once
- * (write generation); a write by another process is seen within SNAPSHOT_MS.
+ * (write generation); a write by another process is seen within SQLP_SNAPSHOT_MS.
  * A janitor thread ends idle snapshots, so that no reader holds back a WAL
- * checkpoint for longer than that.
+ * checkpoint for longer than that. The pool itself is common/sqlite_pool.c.
  */
 #include "registry/registry.h"
 
@@ -41,10 +41,10 @@
 #include <stdatomic.h>
 
 #include "common/errbuf.h"
+#include "common/sqlite_pool.h"
 #include "common/sqlite_schema.h"
 
 #define DEFAULT_READERS 4
-#define SNAPSHOT_MS 100 /* longest a read snapshot is reused (see top) */
 #define DEFAULT_BUSY_MS 1000
 #define MAX_READERS 256
 
@@ -95,13 +95,10 @@ static const char sql_lookup[] =
 
 /* ------------------------------------------------------------ structures */
 
+/* The per-reader area of the pool (common/sqlite_pool.h). */
 typedef struct {
     sqlite3 *db;
     sqlite3_stmt *lookup;
-    sqlite3_stmt *begin, *commit;
-    bool in_txn;          /* holds a read snapshot */
-    uint64_t gen;         /* the write generation it was taken at */
-    uint64_t started_ms;  /* when (CLOCK_MONOTONIC) */
 } reader;
 
 struct registry {
@@ -116,18 +113,8 @@ struct registry {
     sqlite3 *wdb;                /* the writer connection; NULL when read_only */
     pthread_mutex_t write_lock;  /* one reg_writer / delete at a time */
 
-    pthread_mutex_t pool_lock;
-    pthread_cond_t pool_cond;    /* a reader was returned */
-    reader *readers;
     unsigned n_readers;
-    unsigned *free_idx;          /* stack of free reader indexes */
-    unsigned n_free;
-
-    _Atomic uint64_t write_gen;  /* bumped after every commit through this handle */
-    pthread_t janitor;           /* ends idle read snapshots (see top) */
-    bool janitor_running;
-    bool stopping;               /* under pool_lock: janitor must exit */
-    pthread_cond_t janitor_cond;
+    sqlp_pool *pool;             /* read connections, snapshot reuse (see top) */
 };
 
 /* A tiny open-addressing map: authority text -> authorities.id, so that
@@ -219,20 +206,6 @@ static bool int_to_date(int64_t v, sm_date *out)
     return true;
 }
 
-
-/* Deadline arithmetic on CLOCK_MONOTONIC. */
-static struct timespec deadline_after_ms(unsigned ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
 
 static struct timespec realtime_deadline_after_ms(unsigned ms)
 {
@@ -418,133 +391,43 @@ done:
     return st;
 }
 
-static reg_status open_reader(registry *r, reader *rd, char *err, size_t errlen)
+/* sqlp_open's callback: context of the registry being opened. */
+typedef struct {
+    registry *r;
+    char *err;
+    size_t errlen;
+} reader_ctx;
+
+static int open_reader(void *ctx, unsigned index, sqlite3 **db, void *area)
 {
-    int rc = sqlite3_open_v2(r->path, &rd->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    reader_ctx *c = ctx;
+    registry *r = c->r;
+    reader *rd = area;
+    int rc = sqlite3_open_v2(r->path, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    rd->db = *db;
     if (rc != SQLITE_OK)
-        return open_failure(rd->db, rc, r->path, "opening a read connection", err, errlen);
+        return (int)open_failure(rd->db, rc, r->path, "opening a read connection", c->err,
+                                 c->errlen);
     if (!set_common_pragmas(rd->db, r->busy_ms, false))
-        return open_failure(rd->db, sqlite3_errcode(rd->db), r->path, "configuring a read connection",
-                            err, errlen);
+        return (int)open_failure(rd->db, sqlite3_errcode(rd->db), r->path,
+                                 "configuring a read connection", c->err, c->errlen);
     rc = sqlite3_prepare_v3(rd->db, sql_lookup, -1, SQLITE_PREPARE_PERSISTENT, &rd->lookup, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v3(rd->db, "BEGIN", -1, SQLITE_PREPARE_PERSISTENT, &rd->begin, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v3(rd->db, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &rd->commit, NULL);
     if (rc != SQLITE_OK)
-        return open_failure(rd->db, rc, r->path, "preparing the lookup", err, errlen);
+        return (int)open_failure(rd->db, rc, r->path, "preparing the lookup", c->err, c->errlen);
+    if (index == 0 && r->read_only)
+        return (int)check_read_only(r, rd->db, c->err, c->errlen);
     return REG_OK;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* End a reader's snapshot (COMMIT of a read-only transaction cannot fail
- * in a way that matters; if it does, the connection is rolled back). */
-static void end_snapshot(reader *rd)
-{
-    if (!rd->in_txn)
-        return;
-    if (sqlite3_step(rd->commit) != SQLITE_DONE) {
-        sqlite3_reset(rd->commit);
-        sqlite3_exec(rd->db, "ROLLBACK", NULL, NULL, NULL);
-    }
-    sqlite3_reset(rd->commit);
-    rd->in_txn = false;
-}
-
-static bool snapshot_stale(const registry *r, const reader *rd, uint64_t now)
-{
-    return rd->gen != atomic_load_explicit(&r->write_gen, memory_order_acquire) ||
-           now - rd->started_ms >= SNAPSHOT_MS;
-}
-
-/* Make sure `rd` is inside a fresh enough read transaction. The snapshot
- * itself is taken by the first read after BEGIN. */
-static int ensure_snapshot(registry *r, reader *rd)
-{
-    uint64_t now = now_ms();
-    if (rd->in_txn && snapshot_stale(r, rd, now))
-        end_snapshot(rd);
-    if (rd->in_txn)
-        return SQLITE_OK;
-    uint64_t gen = atomic_load_explicit(&r->write_gen, memory_order_acquire);
-    int rc = sqlite3_step(rd->begin);
-    sqlite3_reset(rd->begin);
-    if (rc != SQLITE_DONE)
-        return rc;
-    rd->in_txn = true;
-    rd->gen = gen;
-    rd->started_ms = now;
-    return SQLITE_OK;
-}
-
-/* A write through this handle was committed: every snapshot is stale. */
-static void writes_committed(registry *r)
-{
-    atomic_fetch_add_explicit(&r->write_gen, 1, memory_order_release);
-}
-
-/* Ends the stale snapshots of the readers in the pool (not those in use:
- * they end theirs when returned). Called with pool_lock held. */
-static void release_idle_snapshots(registry *r)
-{
-    uint64_t now = now_ms();
-    for (unsigned i = 0; i < r->n_free; i++) {
-        reader *rd = &r->readers[r->free_idx[i]];
-        if (rd->in_txn && snapshot_stale(r, rd, now))
-            end_snapshot(rd);
-    }
-}
-
-static void *janitor_main(void *arg)
-{
-    registry *r = arg;
-    pthread_mutex_lock(&r->pool_lock);
-    while (!r->stopping) {
-        struct timespec dl;
-        clock_gettime(CLOCK_MONOTONIC, &dl);
-        dl.tv_nsec += (long)SNAPSHOT_MS * 1000000L;
-        dl.tv_sec += dl.tv_nsec / 1000000000L;
-        dl.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&r->janitor_cond, &r->pool_lock, &dl);
-        release_idle_snapshots(r);
-    }
-    pthread_mutex_unlock(&r->pool_lock);
-    return NULL;
 }
 
 void registry_close(registry *r)
 {
     if (r == NULL)
         return;
-    if (r->janitor_running) {
-        pthread_mutex_lock(&r->pool_lock);
-        r->stopping = true;
-        pthread_cond_signal(&r->janitor_cond);
-        pthread_mutex_unlock(&r->pool_lock);
-        pthread_join(r->janitor, NULL);
-    }
-    for (unsigned i = 0; r->readers != NULL && i < r->n_readers; i++) {
-        end_snapshot(&r->readers[i]);
-        sqlite3_finalize(r->readers[i].lookup);
-        sqlite3_finalize(r->readers[i].begin);
-        sqlite3_finalize(r->readers[i].commit);
-        close_db(r->readers[i].db);
-    }
-    free(r->readers);
-    free(r->free_idx);
+    sqlp_close(r->pool);
     close_db(r->wdb);
     sm_hmac_free(r->id_mac);
     sm_hmac_free(r->name_mac);
     pthread_mutex_destroy(&r->write_lock);
-    pthread_mutex_destroy(&r->pool_lock);
-    pthread_cond_destroy(&r->pool_cond);
-    pthread_cond_destroy(&r->janitor_cond);
     free(r->path);
     free(r);
 }
@@ -574,13 +457,6 @@ reg_status registry_open(const reg_options *opt, registry **out, char *err, size
     if (r == NULL)
         return REG_ERR_NOMEM;
     pthread_mutex_init(&r->write_lock, NULL);
-    pthread_mutex_init(&r->pool_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->pool_cond, &ca);
-    pthread_cond_init(&r->janitor_cond, &ca);
-    pthread_condattr_destroy(&ca);
 
     r->read_only = opt->read_only;
     r->busy_ms = opt->busy_timeout_ms ? opt->busy_timeout_ms : DEFAULT_BUSY_MS;
@@ -599,10 +475,7 @@ reg_status registry_open(const reg_options *opt, registry **out, char *err, size
     }
     sm_key_clear(&id_key);
     sm_key_clear(&name_key);
-    r->readers = calloc(r->n_readers, sizeof *r->readers);
-    r->free_idx = calloc(r->n_readers, sizeof *r->free_idx);
-    if (r->path == NULL || r->id_mac == NULL || r->name_mac == NULL || r->readers == NULL ||
-        r->free_idx == NULL) {
+    if (r->path == NULL || r->id_mac == NULL || r->name_mac == NULL) {
         registry_close(r);
         set_err(err, errlen, keys_ok ? "out of memory" : "cannot derive the registry keys");
         return REG_ERR_NOMEM;
@@ -682,23 +555,14 @@ reg_status registry_open(const reg_options *opt, registry **out, char *err, size
         return REG_UNAVAILABLE;
     }
 
-    for (unsigned i = 0; i < r->n_readers; i++) {
-        st = open_reader(r, &r->readers[i], err, errlen);
-        if (st == REG_OK && i == 0 && r->read_only)
-            st = check_read_only(r, r->readers[0].db, err, errlen);
-        if (st != REG_OK) {
-            r->n_readers = i + 1; /* close what was opened */
-            registry_close(r);
-            return st;
-        }
-        r->free_idx[r->n_free++] = i;
-    }
-    if (pthread_create(&r->janitor, NULL, janitor_main, r) != 0) {
-        set_err(err, errlen, "cannot start the registry's snapshot janitor thread");
+    reader_ctx ctx = {r, err, errlen};
+    int ps = sqlp_open(r->n_readers, sizeof(reader), r->busy_ms, open_reader, &ctx, &r->pool);
+    if (ps != 0) {
+        if (ps == SQLP_ERR_NOMEM)
+            set_err(err, errlen, "cannot open the registry's read pool: out of memory or no thread");
         registry_close(r);
-        return REG_ERR_NOMEM;
+        return ps == SQLP_ERR_NOMEM ? REG_ERR_NOMEM : (reg_status)ps;
     }
-    r->janitor_running = true;
     *out = r;
     return REG_OK;
 }
@@ -715,34 +579,6 @@ int registry_store_version(const registry *r)
 
 /* ---------------------------------------------------------------- lookup */
 
-static reader *borrow_reader(registry *r)
-{
-    pthread_mutex_lock(&r->pool_lock);
-    if (r->n_free == 0) {
-        struct timespec dl = deadline_after_ms(r->busy_ms);
-        while (r->n_free == 0) {
-            if (pthread_cond_timedwait(&r->pool_cond, &r->pool_lock, &dl) == ETIMEDOUT &&
-                r->n_free == 0) {
-                pthread_mutex_unlock(&r->pool_lock);
-                return NULL;
-            }
-        }
-    }
-    reader *rd = &r->readers[r->free_idx[--r->n_free]];
-    pthread_mutex_unlock(&r->pool_lock);
-    return rd;
-}
-
-static void return_reader(registry *r, reader *rd)
-{
-    if (rd->in_txn && snapshot_stale(r, rd, now_ms()))
-        end_snapshot(rd);
-    pthread_mutex_lock(&r->pool_lock);
-    r->free_idx[r->n_free++] = (unsigned)(rd - r->readers);
-    pthread_cond_signal(&r->pool_cond);
-    pthread_mutex_unlock(&r->pool_lock);
-}
-
 reg_status registry_lookup(registry *r, const char id18[18], const char *name, size_t name_len,
                            reg_person *out)
 {
@@ -753,12 +589,13 @@ reg_status registry_lookup(registry *r, const char id18[18], const char *name, s
     if (name != NULL && registry_hash_name(r, id18, name, name_len, name_hash) != REG_OK)
         return REG_ERR_NOMEM;
 
-    reader *rd = borrow_reader(r);
-    if (rd == NULL)
+    sqlp_reader *pr = sqlp_borrow(r->pool);
+    if (pr == NULL)
         return REG_UNAVAILABLE;
+    reader *rd = sqlp_area(pr);
     sqlite3_stmt *st = rd->lookup;
     reg_status result = REG_NOT_FOUND;
-    int rc = ensure_snapshot(r, rd);
+    int rc = sqlp_snapshot(r->pool, pr);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_blob(st, 1, id_hash, SM_HASH_BYTES, SQLITE_STATIC);
     if (rc != SQLITE_OK) {
@@ -801,8 +638,8 @@ done:
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (result == REG_UNAVAILABLE || result == REG_ERR_NOMEM)
-        end_snapshot(rd); /* start afresh next time */
-    return_reader(r, rd);
+        sqlp_end_snapshot(pr); /* start afresh next time */
+    sqlp_return(r->pool, pr);
     OPENSSL_cleanse(name_hash, sizeof name_hash);
     return result;
 }
@@ -1221,7 +1058,7 @@ reg_status registry_writer_commit(reg_writer *w)
         return fail(w, rc);
     }
     w->in_txn = false;
-    writes_committed(w->r);
+    sqlp_writes_committed(w->r->pool);
     return REG_OK;
 }
 
@@ -1284,10 +1121,8 @@ reg_status registry_delete(registry *r, const char id18[18])
     }
     if (rc == SQLITE_OK && found && sqs_exec(db, "COMMIT", &rc)) {
         /* The erased person must not outlive the commit in any snapshot. */
-        writes_committed(r);
-        pthread_mutex_lock(&r->pool_lock);
-        release_idle_snapshots(r);
-        pthread_mutex_unlock(&r->pool_lock);
+        sqlp_writes_committed(r->pool);
+        sqlp_release_idle(r->pool);
         /* Erasure: secure_delete zeroed the freed cells in the pages just
          * written to the WAL; checkpointing them into the database and
          * truncating the WAL leaves no older copy of the person's rows. */
@@ -1335,15 +1170,15 @@ static uint64_t file_size(const char *path, const char *suffix)
 reg_status registry_stats(registry *r, reg_stats *out)
 {
     memset(out, 0, sizeof *out);
-    reader *rd = borrow_reader(r);
-    end_snapshot(rd); /* stats take their own, fresh read transaction */
-    if (rd == NULL)
+    sqlp_reader *pr = sqlp_borrow(r->pool);
+    if (pr == NULL)
         return REG_UNAVAILABLE;
-    sqlite3 *db = rd->db;
+    sqlp_end_snapshot(pr); /* stats take their own, fresh read transaction */
+    sqlite3 *db = sqlp_db(pr);
     int rc;
     /* One read transaction: every count from the same snapshot. */
     if (!sqs_exec(db, "BEGIN", &rc)) {
-        return_reader(r, rd);
+        sqlp_return(r->pool, pr);
         return map_sqlite(rc) == REG_OK ? REG_UNAVAILABLE : map_sqlite(rc);
     }
     rc = count_query(db, "SELECT COUNT(*) FROM persons", &out->persons);
@@ -1369,7 +1204,7 @@ reg_status registry_stats(registry *r, reg_stats *out)
     if (rc == SQLITE_OK)
         (void)sqs_meta_get(db, "key_fingerprint", fp, sizeof fp, &rc);
     sqs_exec(db, "COMMIT", NULL);
-    return_reader(r, rd);
+    sqlp_return(r->pool, pr);
     if (rc != SQLITE_OK) {
         reg_status st = map_sqlite(rc);
         memset(out, 0, sizeof *out);

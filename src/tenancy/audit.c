@@ -166,7 +166,7 @@ tn_status tenancy_audit_verify(tenancy *t, int64_t *rows, int64_t *first_broken)
 {
     *rows = 0;
     *first_broken = 0;
-    tn_reader *rd = tn_borrow(t);
+    tn_reader *rd = tn_borrow_own(t);
     if (rd == NULL)
         return TN_ERR_UNAVAILABLE;
     sqlite3 *db = rd->db;
@@ -349,7 +349,7 @@ tn_status tenancy_audit_export(tenancy *t, int64_t from, int64_t to, tn_export_f
         return TN_ERR_INVALID;
     int64_t lo = from > 0 ? from * 1000 : INT64_MIN;
     int64_t hi = to > 0 ? to * 1000 : INT64_MAX;
-    tn_reader *rd = tn_borrow(t);
+    tn_reader *rd = tn_borrow_own(t);
     if (rd == NULL)
         return TN_ERR_UNAVAILABLE;
     sqlite3_stmt *st = NULL;
@@ -474,6 +474,8 @@ tn_status tenancy_audit_purge(tenancy *t, sm_date before, int64_t *purged)
     sqlite3_finalize(anc);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc == SQLITE_OK && began)
+        sqlp_writes_committed(t->pool);
     if (rc != SQLITE_OK && began && !sqlite3_get_autocommit(db))
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     pthread_mutex_unlock(&t->write_lock);

@@ -8,7 +8,8 @@
  * live here only as derived sub-keys / prepared HMACs).
  *
  * Locking order (never taken the other way round): write_lock, then
- * q_lock; pool_lock and lim_lock are leaves (nothing else taken inside).
+ * q_lock; the read pool's lock (common/sqlite_pool.c) and lim_lock are
+ * leaves (nothing else taken inside).
  */
 #ifndef SHIMING_TENANCY_INTERNAL_H
 #define SHIMING_TENANCY_INTERNAL_H
@@ -20,6 +21,7 @@
 
 #include <sqlite3.h>
 
+#include "common/sqlite_pool.h"
 #include "tenancy/alerts.h"
 #include "tenancy/tenancy.h"
 
@@ -47,9 +49,11 @@ enum {
     RS__COUNT
 };
 
+/* A read connection: the per-reader area of the pool (common/sqlite_pool.h). */
 typedef struct {
     sqlite3 *db;
     sqlite3_stmt *st[RS__COUNT];
+    sqlp_reader *pr;            /* its pool reader; set by tn_borrow* */
 } tn_reader;
 
 /* Prepared statements of the writer connection (record.c). */
@@ -113,13 +117,9 @@ struct tenancy {
     tn_chain_head head;         /* under write_lock; re-read at each batch */
     int64_t last_idem_purge_ms; /* under write_lock */
 
-    /* Read connections. */
-    pthread_mutex_t pool_lock;
-    pthread_cond_t pool_cond;
-    tn_reader *readers;
+    /* Read connections, with snapshot reuse (see store.c's top comment). */
+    sqlp_pool *pool;
     unsigned n_readers;
-    unsigned *free_idx;
-    unsigned n_free;
 
     /* The record queue and its writer thread. */
     pthread_mutex_t q_lock;
@@ -145,7 +145,12 @@ struct tenancy {
 /* ----------------------------------------------------------- store.c */
 
 tn_status tn_map_sqlite(int rc);
+/* A reader inside a read snapshot at most SQLP_SNAPSHOT_MS old (and none
+ * older than the last write through this handle); NULL when none is free
+ * within the busy timeout or the snapshot cannot begin. */
 tn_reader *tn_borrow(tenancy *t);
+/* A reader outside any transaction, for a caller's own BEGIN … COMMIT. */
+tn_reader *tn_borrow_own(tenancy *t);
 void tn_return(tenancy *t, tn_reader *rd);
 /* Columns id, name, status, ip_allow, daily_limit, rate_per_s, burst,
  * webhook_url, created_at starting at `col`. */

@@ -325,6 +325,7 @@ static void commit_list(tenancy *t, tn_pending *list)
     if (ok)
         ok = sqlite3_exec(t->wdb, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
     if (ok) {
+        sqlp_writes_committed(t->pool); /* readers see the batch at once */
         if (now - t->last_idem_purge_ms >= IDEM_PURGE_EVERY_MS)
             t->last_idem_purge_ms = now;
         t->head = head;

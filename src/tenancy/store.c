@@ -13,6 +13,17 @@
  * Must never: store, log or return a secret in clear (only tn_new_cred
  * carries one, once, to the operator); put a secret into an error message;
  * wait on a lock longer than the busy timeout.
+ *
+ * Freshness of reads: the read connections (common/sqlite_pool.c) reuse a
+ * read snapshot for up to SQLP_SNAPSHOT_MS (100 ms), because beginning and
+ * ending a read transaction takes SQLite's process-wide VFS mutex and fcntl
+ * locks, on which the HTTP threads queued (a /v1 call makes about four
+ * reads). Every commit through this handle (the record writer's batches in
+ * record.c, the admin functions here, audit purge) calls
+ * sqlp_writes_committed, so this process sees its own writes at once; a
+ * write by another process (e.g. `shiming app freeze` from the CLI while
+ * the server runs) is seen within SQLP_SNAPSHOT_MS. Audit verify and export
+ * run their own, fresh read transaction (tn_borrow_own).
  */
 #include "tenancy/internal.h"
 
@@ -370,32 +381,29 @@ void tn_app_from_row(sqlite3_stmt *st, int col, tn_app *out)
 
 /* ------------------------------------------------------------- the pool */
 
-static struct timespec deadline_after_ms(unsigned ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 tn_reader *tn_borrow(tenancy *t)
 {
-    struct timespec dl = deadline_after_ms(t->busy_ms);
-    pthread_mutex_lock(&t->pool_lock);
-    while (t->n_free == 0) {
-        if (pthread_cond_timedwait(&t->pool_cond, &t->pool_lock, &dl) == ETIMEDOUT &&
-            t->n_free == 0) {
-            pthread_mutex_unlock(&t->pool_lock);
-            return NULL;
-        }
+    sqlp_reader *pr = sqlp_borrow(t->pool);
+    if (pr == NULL)
+        return NULL;
+    if (sqlp_snapshot(t->pool, pr) != SQLITE_OK) {
+        sqlp_end_snapshot(pr);
+        sqlp_return(t->pool, pr);
+        return NULL;
     }
-    tn_reader *rd = &t->readers[t->free_idx[--t->n_free]];
-    pthread_mutex_unlock(&t->pool_lock);
+    tn_reader *rd = sqlp_area(pr);
+    rd->pr = pr;
+    return rd;
+}
+
+tn_reader *tn_borrow_own(tenancy *t)
+{
+    sqlp_reader *pr = sqlp_borrow(t->pool);
+    if (pr == NULL)
+        return NULL;
+    sqlp_end_snapshot(pr);
+    tn_reader *rd = sqlp_area(pr);
+    rd->pr = pr;
     return rd;
 }
 
@@ -407,10 +415,9 @@ void tn_return(tenancy *t, tn_reader *rd)
         sqlite3_reset(rd->st[i]);
         sqlite3_clear_bindings(rd->st[i]);
     }
-    pthread_mutex_lock(&t->pool_lock);
-    t->free_idx[t->n_free++] = (unsigned)(rd - t->readers);
-    pthread_cond_signal(&t->pool_cond);
-    pthread_mutex_unlock(&t->pool_lock);
+    sqlp_reader *pr = rd->pr;
+    rd->pr = NULL;
+    sqlp_return(t->pool, pr);
 }
 
 /* ------------------------------------------------------- open and close */
@@ -442,18 +449,32 @@ static tn_status migrate_and_check_key(tenancy *t, char *err, size_t errlen)
     }
 }
 
-static tn_status open_reader(tenancy *t, tn_reader *rd, char *err, size_t errlen)
+/* sqlp_open's callback: context of the store being opened. */
+typedef struct {
+    tenancy *t;
+    char *err;
+    size_t errlen;
+} reader_ctx;
+
+static int open_reader(void *ctx, unsigned index, sqlite3 **db, void *area)
 {
-    int rc = sqlite3_open_v2(t->path, &rd->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    (void)index;
+    reader_ctx *c = ctx;
+    tenancy *t = c->t;
+    char *err = c->err;
+    size_t errlen = c->errlen;
+    tn_reader *rd = area;
+    int rc = sqlite3_open_v2(t->path, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    rd->db = *db;
     if (rc != SQLITE_OK)
-        return open_failure(rd->db, rc, t->path, "opening a read connection", err, errlen);
+        return (int)open_failure(rd->db, rc, t->path, "opening a read connection", err, errlen);
     sqlite3_busy_timeout(rd->db, (int)t->busy_ms);
     sqs_exec(rd->db, "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -2048;", NULL);
     for (int i = 0; i < RS__COUNT; i++) {
         rc = sqlite3_prepare_v3(rd->db, reader_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &rd->st[i],
                                 NULL);
         if (rc != SQLITE_OK)
-            return open_failure(rd->db, rc, t->path, "preparing the lookups", err, errlen);
+            return (int)open_failure(rd->db, rc, t->path, "preparing the lookups", err, errlen);
     }
     return TN_OK;
 }
@@ -467,14 +488,7 @@ void tenancy_close(tenancy *t)
         alerts_stop(t->alerts);
         t->alerts = NULL;
     }
-    for (unsigned i = 0; t->readers != NULL && i < t->n_readers; i++) {
-        for (int j = 0; j < RS__COUNT; j++)
-            sqlite3_finalize(t->readers[i].st[j]);
-        if (t->readers[i].db != NULL)
-            sqlite3_close_v2(t->readers[i].db);
-    }
-    free(t->readers);
-    free(t->free_idx);
+    sqlp_close(t->pool);
     tn_writer_finalize(t);
     if (t->wdb != NULL)
         sqlite3_close_v2(t->wdb);
@@ -483,8 +497,6 @@ void tenancy_close(tenancy *t)
     sm_hmac_free(t->subject_mac);
     sm_key_clear(&t->secret_key);
     pthread_mutex_destroy(&t->write_lock);
-    pthread_mutex_destroy(&t->pool_lock);
-    pthread_cond_destroy(&t->pool_cond);
     pthread_mutex_destroy(&t->q_lock);
     pthread_cond_destroy(&t->q_cond);
     pthread_mutex_destroy(&t->lim_lock);
@@ -513,13 +525,11 @@ tn_status tenancy_open(const tn_options *opt, tenancy **out, char *err, size_t e
     if (t == NULL)
         return TN_ERR_NOMEM;
     pthread_mutex_init(&t->write_lock, NULL);
-    pthread_mutex_init(&t->pool_lock, NULL);
     pthread_mutex_init(&t->q_lock, NULL);
     pthread_mutex_init(&t->lim_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->pool_cond, &ca);
     pthread_cond_init(&t->q_cond, &ca);
     pthread_condattr_destroy(&ca);
 
@@ -537,10 +547,7 @@ tn_status tenancy_open(const tn_options *opt, tenancy **out, char *err, size_t e
     }
     sm_key_clear(&cred_key);
     sm_key_clear(&subject_key);
-    t->readers = calloc(t->n_readers, sizeof *t->readers);
-    t->free_idx = calloc(t->n_readers, sizeof *t->free_idx);
-    if (t->path == NULL || t->cred_mac == NULL || t->subject_mac == NULL || t->readers == NULL ||
-        t->free_idx == NULL || !tn_limits_init(t)) {
+    if (t->path == NULL || t->cred_mac == NULL || t->subject_mac == NULL || !tn_limits_init(t)) {
         set_err(err, errlen, keys_ok ? "out of memory" : "cannot derive the tenancy keys");
         tenancy_close(t);
         return TN_ERR_NOMEM;
@@ -617,13 +624,13 @@ tn_status tenancy_open(const tn_options *opt, tenancy **out, char *err, size_t e
         tenancy_close(t);
         return st;
     }
-    for (unsigned i = 0; i < t->n_readers; i++) {
-        st = open_reader(t, &t->readers[i], err, errlen);
-        if (st != TN_OK) {
-            tenancy_close(t);
-            return st;
-        }
-        t->free_idx[t->n_free++] = i;
+    reader_ctx ctx = {t, err, errlen};
+    int ps = sqlp_open(t->n_readers, sizeof(tn_reader), t->busy_ms, open_reader, &ctx, &t->pool);
+    if (ps != 0) {
+        if (ps == SQLP_ERR_NOMEM)
+            set_err(err, errlen, "cannot open the tenancy read pool: out of memory or no thread");
+        tenancy_close(t);
+        return ps == SQLP_ERR_NOMEM ? TN_ERR_NOMEM : (tn_status)ps;
     }
     if (opt->start_threads) {
         if (!tn_writer_start(t)) {
@@ -698,6 +705,8 @@ tn_status tenancy_app_create(tenancy *t, const char *name, tn_app *out, char *er
     }
     int64_t id = sqlite3_last_insert_rowid(t->wdb);
     sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        sqlp_writes_committed(t->pool); /* readers see it at once (see top) */
     pthread_mutex_unlock(&t->write_lock);
     if (rc != SQLITE_DONE) {
         tn_status s = failed(rc);
@@ -814,6 +823,8 @@ tn_status tenancy_app_set_status(tenancy *t, int64_t app_id, tn_app_status s)
     }
     int changed = sqlite3_changes(t->wdb);
     sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        sqlp_writes_committed(t->pool); /* readers see it at once (see top) */
     pthread_mutex_unlock(&t->write_lock);
     if (rc != SQLITE_DONE)
         return failed(rc);
@@ -855,6 +866,8 @@ tn_status tenancy_app_update(tenancy *t, const tn_app *app, char *err, size_t er
     }
     int changed = sqlite3_changes(t->wdb);
     sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        sqlp_writes_committed(t->pool); /* readers see it at once (see top) */
     pthread_mutex_unlock(&t->write_lock);
     if (rc != SQLITE_DONE) {
         set_err(err, errlen, "cannot update the app: %s", sqlite3_errstr(rc));
@@ -1123,6 +1136,8 @@ tn_status tenancy_cred_add(tenancy *t, int64_t app_id, tn_cred_kind kind, const 
     }
     int xrc = sqlite3_extended_errcode(t->wdb);
     sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        sqlp_writes_committed(t->pool); /* readers see it at once (see top) */
     pthread_mutex_unlock(&t->write_lock);
     OPENSSL_cleanse(hash, sizeof hash);
     OPENSSL_cleanse(ct, sizeof ct);
@@ -1182,6 +1197,8 @@ tn_status tenancy_package_add(tenancy *t, int64_t app_id, const char *product, i
     }
     int xrc = sqlite3_extended_errcode(t->wdb);
     sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        sqlp_writes_committed(t->pool); /* readers see it at once (see top) */
     pthread_mutex_unlock(&t->write_lock);
     if (rc != SQLITE_DONE) {
         if (xrc == SQLITE_CONSTRAINT_FOREIGNKEY) {

@@ -176,7 +176,18 @@ describe('apps, keys and limits on one demo server', () => {
     assert.equal(r.json.verdict, 'match');
   });
 
-  test('an app made with the CLI while the server runs: its key works; `app disable` takes effect at once', async () => {
+  // Another process's write is seen by the server within its read-snapshot
+  // time (100 ms, docs/tenancy.md): poll for up to 1 s.
+  const pollPost = async (path, body, headers, want) => {
+    const until = Date.now() + 1000;
+    for (;;) {
+      const r = await postJson(s, path, body, headers);
+      if (r.status === want || Date.now() >= until) return r;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  };
+
+  test('an app made with the CLI while the server runs: its key works; `app disable` takes effect within 100 ms', async () => {
     const flags = storeFlags(s);
     let r = shiming(['app', 'create', 'cli-made', '--rate', '50', '--burst', '50', ...flags]);
     assert.equal(r.status, 0, r.stderr);
@@ -187,7 +198,7 @@ describe('apps, keys and limits on one demo server', () => {
     r = shiming(['package', 'add', 'cli-made', 'id2', '--total', '5', ...flags]);
     assert.equal(r.status, 0, r.stderr);
 
-    const ok = await postJson(s, '/v1/verify/id2', WANG, auth(secret));
+    const ok = await pollPost('/v1/verify/id2', WANG, auth(secret), 200);
     assert.equal(ok.status, 200, ok.text);
     assert.equal(ok.json.charged, true);
     r = shiming(['usage', 'cli-made', ...flags]);
@@ -196,7 +207,7 @@ describe('apps, keys and limits on one demo server', () => {
 
     r = shiming(['app', 'disable', 'cli-made', ...flags]);
     assert.equal(r.status, 0, r.stderr);
-    assertError(await postJson(s, '/v1/verify/id2', WANG, auth(secret)), 403, 'app_disabled');
+    assertError(await pollPost('/v1/verify/id2', WANG, auth(secret), 403), 403, 'app_disabled');
   });
 
   test('the IP allowlist: 10.0.0.0/8 only refuses 127.0.0.1 (403 ip_not_allowed); 127.0.0.1/32 admits it', async () => {

@@ -155,6 +155,9 @@ static void exec_raw(const char *db, const char *sql)
         fail_msg("%s: %s", sql, msg ? msg : "");
     sqlite3_free(msg);
     sqlite3_close(h);
+    /* Another connection's write is seen by the store's readers within
+     * SQLP_SNAPSHOT_MS (store.c's top comment). */
+    usleep((SQLP_SNAPSHOT_MS + 20) * 1000);
 }
 
 /* ------------------------------------------------------------------- apps */
