@@ -4,6 +4,7 @@
  */
 #include "common/sqlite_schema.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +16,41 @@ static const char sql_bootstrap[] =
     "  version INTEGER PRIMARY KEY,"
     "  applied_at INTEGER NOT NULL"
     ")";
+
+static pthread_once_t process_once = PTHREAD_ONCE_INIT;
+
+static void configure_process(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+void sqs_init_process(void)
+{
+    pthread_once(&process_once, configure_process);
+}
+
+int64_t sqs_date_to_int(sm_date d)
+{
+    if (d.year == 0)
+        return 0;
+    return (int64_t)d.year * 10000 + d.month * 100 + d.day;
+}
+
+bool sqs_int_to_date(int64_t v, sm_date *out)
+{
+    memset(out, 0, sizeof *out);
+    if (v == 0)
+        return true;
+    if (v < 10101 || v > 99991231)
+        return false;
+    int y = (int)(v / 10000), m = (int)(v / 100 % 100), d = (int)(v % 100);
+    if (!sm_date_is_valid(y, m, d))
+        return false;
+    out->year = (int16_t)y;
+    out->month = (int8_t)m;
+    out->day = (int8_t)d;
+    return true;
+}
 
 bool sqs_exec(sqlite3 *db, const char *sql, int *rc_out)
 {

@@ -16,6 +16,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <stdint.h>
+
+#include <shiming/shiming.h>
 #include <sqlite3.h>
 
 typedef struct {
@@ -47,6 +50,16 @@ int sqs_version(sqlite3 *db, int *rc_out);
  * locked, not a store of this kind / damaged, or SQLite's own message. */
 void sqs_describe(sqlite3 *db, int rc, const sqs_schema *s, const char *doing, char *err,
                   size_t errlen);
+
+/* Process-wide SQLite settings, applied once before any store opens: no
+ * memory statistics (they take a global mutex on every allocation, a tenth
+ * of an import's time). Harmless if SQLite was initialised already. */
+void sqs_init_process(void);
+
+/* Dates are stored as YYYYMMDD integers in every store; {0} <-> 0 ("none").
+ * sqs_int_to_date is false for an integer that is no real date. */
+int64_t sqs_date_to_int(sm_date d);
+bool sqs_int_to_date(int64_t v, sm_date *out);
 
 bool sqs_exec(sqlite3 *db, const char *sql, int *rc_out);
 bool sqs_meta_get(sqlite3 *db, const char *key, char *out, size_t cap, int *rc_out);

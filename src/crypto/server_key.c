@@ -10,6 +10,7 @@
  * key file readable by anyone but its owner; replace an existing key file
  * (a second process racing to create one loads the winner's key instead).
  */
+#include "common/fsutil.h"
 #include "crypto/server_key.h"
 
 #include <errno.h>
@@ -69,28 +70,6 @@ static bool parse_key_text(const char *buf, size_t len, sm_key *out)
     return true;
 }
 
-/* mkdir -p for the parent directory of `path` (new directories 0700). */
-static bool make_parent_dirs(const char *path)
-{
-    char dir[PATH_MAX];
-    size_t len = strlen(path);
-    if (len >= sizeof dir)
-        return false;
-    memcpy(dir, path, len + 1);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL || slash == dir)
-        return true; /* current directory or "/" */
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-            return false;
-        *p = '/';
-    }
-    return mkdir(dir, 0700) == 0 || errno == EEXIST;
-}
 
 static void fsync_parent(const char *path)
 {
@@ -204,12 +183,8 @@ static sm_key_status create_key_file(const char *path, sm_key *out, bool *raced,
         return SM_KEY_ERR_IO;
     }
     char text[SM_KEY_BYTES * 2 + 1];
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < SM_KEY_BYTES; i++) {
-        text[2 * i] = digits[out->bytes[i] >> 4];
-        text[2 * i + 1] = digits[out->bytes[i] & 15];
-    }
-    text[SM_KEY_BYTES * 2] = '\n';
+    sm_hex_encode(out->bytes, SM_KEY_BYTES, text);
+    text[SM_KEY_BYTES * 2] = '\n'; /* the file: 64 hex characters and a newline */
     bool ok = fchmod(fd, 0600) == 0;
     size_t done = 0;
     while (ok && done < sizeof text) {
@@ -330,7 +305,6 @@ bool sm_key_derive(const sm_key *key, const char *label, sm_key *out)
 
 void sm_key_fingerprint(const sm_key *key, char out[17])
 {
-    static const char digits[] = "0123456789abcdef";
     uint8_t mac[SM_HASH_BYTES];
     sm_hmac *h = sm_hmac_new(key);
     if (h == NULL || !sm_hmac_compute(h, "fingerprint", 11, NULL, 0, mac)) {
@@ -340,11 +314,17 @@ void sm_key_fingerprint(const sm_key *key, char out[17])
         return;
     }
     sm_hmac_free(h);
-    for (size_t i = 0; i < 8; i++) {
-        out[2 * i] = digits[mac[i] >> 4];
-        out[2 * i + 1] = digits[mac[i] & 15];
+    sm_hex_encode(mac, 8, out);
+}
+
+void sm_hex_encode(const uint8_t *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
     }
-    out[16] = '\0';
+    out[2 * n] = '\0';
 }
 
 void sm_key_clear(sm_key *key)

@@ -66,6 +66,9 @@ void sm_hmac_free(sm_hmac *h);
 bool sm_hmac_compute(const sm_hmac *h, const void *part1, size_t len1, const void *part2,
                      size_t len2, uint8_t out[SM_HASH_BYTES]);
 
+/* Lower-case hex of n bytes: 2n characters and a NUL into `out`. */
+void sm_hex_encode(const uint8_t *in, size_t n, char *out);
+
 /* Constant-time equality of two hashes. */
 bool sm_hash_equal(const uint8_t a[SM_HASH_BYTES], const uint8_t b[SM_HASH_BYTES]);
 

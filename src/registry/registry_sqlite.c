@@ -40,6 +40,7 @@
 #include <sqlite3.h>
 #include <stdatomic.h>
 
+#include "common/fsutil.h"
 #include "common/errbuf.h"
 #include "common/sqlite_pool.h"
 #include "common/sqlite_schema.h"
@@ -188,23 +189,7 @@ static reg_status map_sqlite(int rc)
     }
 }
 
-static int64_t date_to_int(sm_date d)
-{
-    return (int64_t)d.year * 10000 + d.month * 100 + d.day;
-}
 
-static bool int_to_date(int64_t v, sm_date *out)
-{
-    if (v < 10101 || v > 99991231)
-        return false;
-    int y = (int)(v / 10000), m = (int)(v / 100 % 100), d = (int)(v % 100);
-    if (!sm_date_is_valid(y, m, d))
-        return false;
-    out->year = (int16_t)y;
-    out->month = (int8_t)m;
-    out->day = (int8_t)d;
-    return true;
-}
 
 
 static struct timespec realtime_deadline_after_ms(unsigned ms)
@@ -220,28 +205,6 @@ static struct timespec realtime_deadline_after_ms(unsigned ms)
     return ts;
 }
 
-/* mkdir -p of the directory holding `path` (new directories 0700). */
-static bool make_parent_dirs(const char *path)
-{
-    char dir[PATH_MAX];
-    size_t len = strlen(path);
-    if (len >= sizeof dir)
-        return false;
-    memcpy(dir, path, len + 1);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL || slash == dir)
-        return true;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-            return false;
-        *p = '/';
-    }
-    return mkdir(dir, 0700) == 0 || errno == EEXIST;
-}
 
 /* --------------------------------------------------------------- hashing */
 
@@ -432,20 +395,9 @@ void registry_close(registry *r)
     free(r);
 }
 
-/* Process-wide SQLite settings, once, before SQLite initialises: no memory
- * statistics (they take a global mutex on every allocation, which costs the
- * import a tenth of its time). Harmless if SQLite was already initialised
- * by someone else (the call then fails and changes nothing). */
-static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
-
-static void sqlite_configure(void)
-{
-    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-}
-
 reg_status registry_open(const reg_options *opt, registry **out, char *err, size_t errlen)
 {
-    pthread_once(&sqlite_once, sqlite_configure);
+    sqs_init_process();
     *out = NULL;
     if (err != NULL && errlen > 0)
         err[0] = '\0';
@@ -616,12 +568,13 @@ reg_status registry_lookup(registry *r, const char id18[18], const char *name, s
         if (sqlite3_column_type(st, 2) == SQLITE_NULL || out->n_cards >= REG_MAX_CARDS)
             continue; /* no cards (LEFT JOIN), or more than kept */
         reg_card *c = &out->cards[out->n_cards];
-        if (!int_to_date(sqlite3_column_int64(st, 2), &c->valid_from))
+        int64_t from = sqlite3_column_int64(st, 2);
+        if (from == 0 || !sqs_int_to_date(from, &c->valid_from))
             continue;
         int64_t to = sqlite3_column_int64(st, 3);
         if (to == 0)
             c->long_term = true;
-        else if (!int_to_date(to, &c->valid_to))
+        else if (!sqs_int_to_date(to, &c->valid_to))
             continue;
         c->lost = sqlite3_column_int(st, 4) != 0;
         const unsigned char *a = sqlite3_column_text(st, 5);
@@ -951,8 +904,8 @@ reg_status registry_writer_put_hashed(reg_writer *w, const reg_hashed_row *row,
 
     /* The card, keyed by (person, valid_from). */
     const reg_card *c = &row->card;
-    int64_t from = date_to_int(c->valid_from);
-    int64_t to = c->long_term ? 0 : date_to_int(c->valid_to);
+    int64_t from = sqs_date_to_int(c->valid_from);
+    int64_t to = c->long_term ? 0 : sqs_date_to_int(c->valid_to);
     int64_t aid;
     st = authority_id(w, c->authority, &aid);
     if (st != REG_OK) {

@@ -89,16 +89,6 @@ bool alerts_enqueue(sqlite3 *db, int64_t app_id, const char *type, const char *p
 
 /* ------------------------------------------------------------------ secret */
 
-static void hex_encode(const uint8_t *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 /* HMAC(sub, decimal app id) as hex; `sub` is the "tenancy/webhook" sub-key. */
 static void secret_from_subkey(const sm_key *sub, int64_t app_id, char out[65])
 {
@@ -113,7 +103,7 @@ static void secret_from_subkey(const sm_key *sub, int64_t app_id, char out[65])
         out[0] = '\0';
         return;
     }
-    hex_encode(mac, SM_HASH_BYTES, out);
+    sm_hex_encode(mac, SM_HASH_BYTES, out);
     OPENSSL_cleanse(mac, sizeof mac);
 }
 
@@ -138,7 +128,7 @@ static bool sign_body(const char secret[65], const char *body, size_t len, char 
         mac_len != SM_HASH_BYTES)
         return false;
     memcpy(out, "sha256=", 7);
-    hex_encode(mac, SM_HASH_BYTES, out + 7);
+    sm_hex_encode(mac, SM_HASH_BYTES, out + 7);
     return true;
 }
 
@@ -490,7 +480,7 @@ static void check_expiring(alerts *a)
         const expiring *e = &found[i];
         sm_date d;
         char iso[11] = "";
-        if (tn_int_to_date(e->expires, &d))
+        if (sqs_int_to_date(e->expires, &d))
             sm_date_format_iso(d, iso);
         /* The same keys, in the same order, as record.c's package alerts. */
         json_t *payload = json_pack("{s:I,s:s,s:I,s:I,s:I,s:I,s:s}", "app_id",

@@ -48,16 +48,6 @@ static const char *const column_names[] = {
 
 /* ------------------------------------------------------------ canonical */
 
-static void to_hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 static bool put(EVP_MD_CTX *c, const void *p, size_t n)
 {
     return EVP_DigestUpdate(c, p, n) == 1;
@@ -88,7 +78,7 @@ static bool put_hash(EVP_MD_CTX *c, const char *name, const uint8_t *h)
     if (h == NULL)
         return put_text(c, name, NULL);
     char hex[2 * SM_HASH_BYTES + 1];
-    to_hex(h, SM_HASH_BYTES, hex);
+    sm_hex_encode(h, SM_HASH_BYTES, hex);
     int n = snprintf(buf, sizeof buf, "%s=%s\n", name, hex);
     return put(c, buf, (size_t)n);
 }
@@ -259,7 +249,7 @@ static json_t *json_hash(const uint8_t *h)
     if (h == NULL)
         return json_null();
     char hex[2 * SM_HASH_BYTES + 1];
-    to_hex(h, SM_HASH_BYTES, hex);
+    sm_hex_encode(h, SM_HASH_BYTES, hex);
     return json_string(hex);
 }
 
@@ -327,9 +317,9 @@ static bool export_csv(const tn_audit_row *r, const uint8_t *hash, FILE *out)
     snprintf(lat, sizeof lat, "%s%" PRId64 ".%03" PRId64, us < 0 ? "-" : "",
              (us < 0 ? -us : us) / 1000, (us < 0 ? -us : us) % 1000);
     if (r->subject_hash != NULL)
-        to_hex(r->subject_hash, SM_HASH_BYTES, sh);
-    to_hex(r->prev_hash, SM_HASH_BYTES, ph);
-    to_hex(hash, SM_HASH_BYTES, hh);
+        sm_hex_encode(r->subject_hash, SM_HASH_BYTES, sh);
+    sm_hex_encode(r->prev_hash, SM_HASH_BYTES, ph);
+    sm_hex_encode(hash, SM_HASH_BYTES, hh);
     const char *f[N_COLUMNS] = {
         id, time_s, r->request_id, app, r->product, r->dialect, r->verdict, r->vendor_code,
         charged, r->outcome, r->subject_id_masked, r->subject_name_masked,

@@ -21,6 +21,7 @@
 
 #include <sqlite3.h>
 
+#include "common/sqlite_schema.h"
 #include "common/sqlite_pool.h"
 #include "tenancy/alerts.h"
 #include "tenancy/tenancy.h"
@@ -162,8 +163,6 @@ int64_t tn_now_ms(void);        /* CLOCK_REALTIME, ms */
 int64_t tn_mono_ms(void);       /* CLOCK_MONOTONIC, ms */
 int64_t tn_china_day(int64_t unix_s); /* YYYYMMDD in UTC+8 */
 int64_t tn_seconds_to_china_midnight(int64_t unix_s);
-int64_t tn_date_to_int(sm_date d);    /* YYYYMMDD; {0} -> 0 */
-bool tn_int_to_date(int64_t v, sm_date *out);
 /* The unix second at which China-time day `d` begins. */
 int64_t tn_china_day_start(sm_date d);
 /* Keyed hash of a hashed-kind secret: HMAC(kind code || 0x00 || secret). */

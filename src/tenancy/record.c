@@ -147,7 +147,7 @@ static bool raise_alerts(tenancy *t, int64_t app_id, const char *product, int64_
         return true;
     char exp[16] = "null";
     sm_date d;
-    if (expires != 0 && tn_int_to_date(expires, &d)) {
+    if (expires != 0 && sqs_int_to_date(expires, &d)) {
         char iso[11];
         sm_date_format_iso(d, iso);
         snprintf(exp, sizeof exp, "\"%s\"", iso);

@@ -42,6 +42,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "common/fsutil.h"
 #include "common/errbuf.h"
 #include "common/sqlite_schema.h"
 
@@ -294,28 +295,7 @@ int64_t tn_seconds_to_china_midnight(int64_t unix_s)
     return 86400 - into;
 }
 
-int64_t tn_date_to_int(sm_date d)
-{
-    if (d.year == 0)
-        return 0;
-    return (int64_t)d.year * 10000 + d.month * 100 + d.day;
-}
 
-bool tn_int_to_date(int64_t v, sm_date *out)
-{
-    memset(out, 0, sizeof *out);
-    if (v == 0)
-        return true;
-    if (v < 10101 || v > 99991231)
-        return false;
-    int y = (int)(v / 10000), m = (int)(v / 100 % 100), d = (int)(v % 100);
-    if (!sm_date_is_valid(y, m, d))
-        return false;
-    out->year = (int16_t)y;
-    out->month = (int8_t)m;
-    out->day = (int8_t)d;
-    return true;
-}
 
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
 static int64_t days_from_civil(int64_t y, int m, int d)
@@ -334,27 +314,6 @@ int64_t tn_china_day_start(sm_date d)
 }
 
 
-static bool make_parent_dirs(const char *path)
-{
-    char dir[PATH_MAX];
-    size_t len = strlen(path);
-    if (len >= sizeof dir)
-        return false;
-    memcpy(dir, path, len + 1);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL || slash == dir)
-        return true;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-            return false;
-        *p = '/';
-    }
-    return mkdir(dir, 0700) == 0 || errno == EEXIST;
-}
 
 static const char *col_text(sqlite3_stmt *st, int col)
 {
@@ -504,16 +463,9 @@ void tenancy_close(tenancy *t)
     free(t);
 }
 
-static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
-
-static void sqlite_configure(void)
-{
-    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-}
-
 tn_status tenancy_open(const tn_options *opt, tenancy **out, char *err, size_t errlen)
 {
-    pthread_once(&sqlite_once, sqlite_configure);
+    sqs_init_process();
     *out = NULL;
     if (err != NULL && errlen > 0)
         err[0] = '\0';
@@ -1191,7 +1143,7 @@ tn_status tenancy_package_add(tenancy *t, int64_t app_id, const char *product, i
         sqlite3_bind_int64(st, 1, app_id);
         sqlite3_bind_text(st, 2, product, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, total);
-        sqlite3_bind_int64(st, 4, tn_date_to_int(expires));
+        sqlite3_bind_int64(st, 4, sqs_date_to_int(expires));
         sqlite3_bind_int64(st, 5, (int64_t)time(NULL));
         rc = sqlite3_step(st);
     }
@@ -1250,7 +1202,7 @@ tn_status tenancy_usage(tenancy *t, int64_t app_id, tn_package **out, size_t *n)
         snprintf(p->product, sizeof p->product, "%s", col_text(st, 0));
         p->total = sqlite3_column_int64(st, 1);
         p->used = sqlite3_column_int64(st, 2);
-        (void)tn_int_to_date(sqlite3_column_int64(st, 3), &p->expires);
+        (void)sqs_int_to_date(sqlite3_column_int64(st, 3), &p->expires);
         rc = SQLITE_OK;
     }
     if (s == TN_OK && rc != SQLITE_DONE)
