@@ -70,7 +70,6 @@ static bool parse_key_text(const char *buf, size_t len, sm_key *out)
     return true;
 }
 
-
 static void fsync_parent(const char *path)
 {
     char dir[PATH_MAX];

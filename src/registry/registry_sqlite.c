@@ -189,9 +189,6 @@ static reg_status map_sqlite(int rc)
     }
 }
 
-
-
-
 static struct timespec realtime_deadline_after_ms(unsigned ms)
 {
     struct timespec ts;
@@ -204,7 +201,6 @@ static struct timespec realtime_deadline_after_ms(unsigned ms)
     }
     return ts;
 }
-
 
 /* --------------------------------------------------------------- hashing */
 
@@ -264,8 +260,6 @@ static void close_db(sqlite3 *db)
 }
 
 /* Read the applied version (0 for an empty store). */
-
-
 
 /* Fill `err` for an SQLite failure while opening. */
 static reg_status open_failure(sqlite3 *db, int rc, const char *path, const char *what, char *err,

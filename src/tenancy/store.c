@@ -163,7 +163,6 @@ static const char *const migrations[] = {
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
-
 /* The read connections' statements, by RS_* index. */
 static const char *const reader_sql[RS__COUNT] = {
     [RS_APP_BY_ID] = "SELECT " TN_APP_COLUMNS " FROM apps a WHERE a.id = ?1",
@@ -295,8 +294,6 @@ int64_t tn_seconds_to_china_midnight(int64_t unix_s)
     return 86400 - into;
 }
 
-
-
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
 static int64_t days_from_civil(int64_t y, int m, int d)
 {
@@ -312,8 +309,6 @@ int64_t tn_china_day_start(sm_date d)
 {
     return days_from_civil(d.year, d.month, d.day) * 86400 - 8 * 3600;
 }
-
-
 
 static const char *col_text(sqlite3_stmt *st, int col)
 {
@@ -388,8 +383,6 @@ static tn_status open_failure(sqlite3 *db, int rc, const char *path, const char 
     sqs_describe(db, rc, &s, what, err, errlen);
     return failed(rc);
 }
-
-
 
 static tn_status migrate_and_check_key(tenancy *t, char *err, size_t errlen)
 {
