@@ -6,6 +6,10 @@
  */
 #include "api/render.h"
 
+#include <openssl/crypto.h>
+
+#include "http/request.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,4 +153,27 @@ json_t *render_period_result(sm_period_status st, const sm_period *p)
         json_object_set_new(o, "consistent_with_age", json_null());
     }
     return o;
+}
+
+char *render_json_bytes(json_t *v, size_t *len)
+{
+    if (v == NULL)
+        return NULL;
+    char stackbuf[4096];
+    size_t n = http_json_write(v, stackbuf, sizeof stackbuf);
+    char *buf = n > 0 ? malloc(n + 1) : NULL;
+    if (buf != NULL && n <= sizeof stackbuf) {
+        memcpy(buf, stackbuf, n);
+    } else if (buf != NULL && http_json_write(v, buf, n) != n) {
+        OPENSSL_cleanse(buf, n);
+        free(buf);
+        buf = NULL;
+    }
+    OPENSSL_cleanse(stackbuf, n < sizeof stackbuf ? n : sizeof stackbuf);
+    json_decref(v);
+    if (buf == NULL)
+        return NULL;
+    buf[n] = '\n';
+    *len = n + 1;
+    return buf;
 }

@@ -36,4 +36,9 @@ json_t *render_name_result(const char *input, size_t input_len, sm_name_status s
  *  when no birth date was known). */
 json_t *render_period_result(sm_period_status st, const sm_period *p);
 
+/* `v` (stolen, even on failure) as the bytes of an answer: compact JSON as
+ * the HTTP replies write it, plus "\n"; malloc'ed (zero and free it: it
+ * may hold identity data). NULL on allocation failure. */
+char *render_json_bytes(json_t *v, size_t *len);
+
 #endif

@@ -13,13 +13,15 @@
  */
 #include "api/routes.h"
 
-#include <math.h>
+#include "api/call.h"
+
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "dialects/dialects.h"
 #include "http/accesslog.h"
 #include "http/metrics.h"
 
@@ -34,6 +36,13 @@ static const route table[] = {
     {"POST", "/v1/verify/id2",      api_verify_id2,     "verify_id2",     ROUTE_APP,    "id2"},
     {"POST", "/v1/verify/id4",      api_verify_id4,     "verify_id4",     ROUTE_APP,    "id4"},
     /* The admin API checks its own token (api/admin.c), not an app's key. */
+    /* Vendor dialects (dialects/dialects.h): every method reaches the
+     * handler, which answers in the vendor's format. */
+    {"*", "/identity/idcard/check-2e",          dialect_check2e,           "check2e",           ROUTE_DIALECT, "check2e"},
+    {"*", "/",                                  dialect_tc3,               "tc3",               ROUTE_DIALECT, NULL},
+    {"*", "/idenAuthentication",                dialect_iden_auth,         "iden_auth",         ROUTE_DIALECT, "iden_auth"},
+    {"*", "/idcard/idcardstatus/Submit.json",   dialect_idcardstatus_json, "idcardstatus_json", ROUTE_DIALECT, "idcardstatus"},
+    {"*", "/idcard/idcardstatus/Submit.xml",    dialect_idcardstatus_xml,  "idcardstatus_xml",  ROUTE_DIALECT, "idcardstatus"},
     {"GET",   "/admin/v1/apps",                    api_admin_apps_list,    "admin_apps_list",   ROUTE_PUBLIC, NULL},
     {"POST",  "/admin/v1/apps",                    api_admin_app_create,   "admin_app_create",  ROUTE_PUBLIC, NULL},
     {"GET",   "/admin/v1/apps/{name}",             api_admin_app_get,      "admin_app_get",     ROUTE_PUBLIC, NULL},
@@ -74,7 +83,7 @@ static bool path_matches(const char *pattern, const char *path)
 
 static bool method_matches(const char *want, const char *got)
 {
-    return strcmp(want, got) == 0 || (strcmp(got, "HEAD") == 0 && strcmp(want, "GET") == 0);
+    return strcmp(want, "*") == 0 || strcmp(want, got) == 0 || (strcmp(got, "HEAD") == 0 && strcmp(want, "GET") == 0);
 }
 
 static void reply_not_found(http_request *req)
@@ -121,16 +130,6 @@ static const route *route_of(const http_request *req)
         if (table[i].name == req->route)
             return &table[i];
     return NULL;
-}
-
-/* Seconds for a Retry-After header: a whole number (rounded up), at least
- * 1, at most two days. */
-static void retry_after_text(double seconds, char out[24])
-{
-    double s = seconds > 1.0 ? ceil(seconds) : 1.0; /* also NaN → 1 */
-    if (s > 172800.0)
-        s = 172800.0;
-    snprintf(out, 24, "%.0f", s);
 }
 
 static bool is_space(char c)
@@ -180,7 +179,7 @@ static int authorise(http_request *req, tenancy *t, const route *r)
     char retry[24];
     double retry_s = 0;
     if (tenancy_auth_blocked(t, req->remote, &retry_s)) {
-        retry_after_text(retry_s, retry);
+        call_retry_after_text(retry_s, retry);
         reply_error_with_header(req, 429, "too_many_requests",
                                 "too many failed authentications from this address; retry later",
                                 "Retry-After", retry);
@@ -234,12 +233,12 @@ static int authorise(http_request *req, tenancy *t, const route *r)
         reply_error(req, 403, "ip_not_allowed", "this app may not call from this address");
         return -1;
     case TN_ADMIT_RATE_LIMITED:
-        retry_after_text(retry_s, retry);
+        call_retry_after_text(retry_s, retry);
         reply_error_with_header(req, 429, "rate_limited",
                                 "too many requests for this app; slow down", "Retry-After", retry);
         return -1;
     case TN_ADMIT_DAILY_LIMIT:
-        retry_after_text(retry_s, retry);
+        call_retry_after_text(retry_s, retry);
         reply_error_with_header(req, 429, "daily_limit_exceeded",
                                 "this app has reached its daily limit", "Retry-After", retry);
         return -1;

@@ -39,10 +39,13 @@
 typedef enum {
     ROUTE_PUBLIC = 0,   /* anyone: health, metrics, the API description */
     ROUTE_APP,          /* an app's native key (tenancy): authenticated and admitted */
+    ROUTE_DIALECT,      /* a vendor dialect: the handler authenticates with the vendor's
+                           scheme and admits through api/call.h (dialects/dialects.h) */
 } route_access;
 
 typedef struct {
-    const char *method; /* "GET", "POST", … */
+    const char *method; /* "GET", "POST", …; "*" = every method (the handler
+                           answers wrong ones itself, in its own format) */
     const char *path;   /* exact path; a "{param}" segment matches any one
                            non-empty segment (/admin/v1/apps/{name}) */
     http_handler handler;
@@ -95,6 +98,9 @@ typedef struct {
     tenancy *tenancy;               /* borrowed (serve owns it); NULL = tenancy off */
     api_admin *admin;               /* the admin API's token (api/admin.h); borrowed, set by
                                        serve before start; NULL = /admin/v1 answers 404 */
+    struct envelope_keys *envelope; /* dialect A's field-encryption key pairs
+                                       (crypto/envelope.h); borrowed, set by serve;
+                                       NULL = encrypted requests are refused */
 } api_context;
 
 /* `reg` (may be NULL) becomes the context's; when it is NULL and `opt` is

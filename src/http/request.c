@@ -375,9 +375,10 @@ size_t http_json_string(const char *s, size_t len, char *buf, size_t cap)
 
 /* ------------------------------------------------------------------ reply */
 
-/* Queue `buf` (malloc'd, ownership passes to MHD even on failure). */
+/* Queue `buf` (malloc'd, ownership passes to MHD even on failure) with
+ * the extra headers `extra[0..n)`. */
 static int queue(http_request *req, unsigned status, const char *content_type, char *buf,
-                 size_t len, const char *xname, const char *xvalue)
+                 size_t len, const http_header *extra, size_t n_extra)
 {
     if (req->replied) {
         free(buf);
@@ -388,10 +389,13 @@ static int queue(http_request *req, unsigned status, const char *content_type, c
         free(buf);
         return -1;
     }
-    bool ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) == MHD_YES &&
+    bool ok = (content_type == NULL ||
+               MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) ==
+                   MHD_YES) &&
               MHD_add_response_header(resp, "X-Request-Id", req->id) == MHD_YES;
-    if (ok && xname != NULL)
-        ok = MHD_add_response_header(resp, xname, xvalue) == MHD_YES;
+    for (size_t i = 0; ok && i < n_extra; i++)
+        if (extra[i].name != NULL && extra[i].value != NULL)
+            ok = MHD_add_response_header(resp, extra[i].name, extra[i].value) == MHD_YES;
     if (ok && req->draining != NULL && atomic_load(req->draining))
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
     if (ok && req->deferred) {
@@ -458,7 +462,9 @@ static int reply_json_hdr(http_request *req, unsigned status, json_t *body, cons
         return -1;
     }
     buf[n] = '\n';
-    return queue(req, status, "application/json; charset=utf-8", buf, n + 1, xname, xvalue);
+    http_header x = {xname, xvalue};
+    return queue(req, status, "application/json; charset=utf-8", buf, n + 1, &x,
+                 xname != NULL ? 1 : 0);
 }
 
 int reply_json(http_request *req, unsigned status, json_t *body)
@@ -493,15 +499,22 @@ int reply_error(http_request *req, unsigned status, const char *code, const char
     return reply_error_with_header(req, status, code, message, NULL, NULL);
 }
 
-int reply_bytes_with(http_request *req, unsigned status, const char *content_type,
-                     const void *data, size_t len, const char *header, const char *value)
+int reply_bytes_headers(http_request *req, unsigned status, const char *content_type,
+                        const void *data, size_t len, const http_header *headers, size_t n)
 {
     char *buf = malloc(len ? len : 1);
     if (buf == NULL)
         return -1;
     if (len)
         memcpy(buf, data, len);
-    return queue(req, status, content_type, buf, len, header, value);
+    return queue(req, status, content_type, buf, len, headers, n);
+}
+
+int reply_bytes_with(http_request *req, unsigned status, const char *content_type,
+                     const void *data, size_t len, const char *header, const char *value)
+{
+    http_header x = {header, value};
+    return reply_bytes_headers(req, status, content_type, data, len, &x, header != NULL ? 1 : 0);
 }
 
 int reply_bytes(http_request *req, unsigned status, const char *content_type, const void *data,

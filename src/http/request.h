@@ -173,6 +173,18 @@ int reply_error_with_header(http_request *req, unsigned status, const char *code
 int reply_bytes(http_request *req, unsigned status, const char *content_type, const void *data,
                 size_t len);
 
+/* An extra response header; both strings are copied by the reply. */
+typedef struct {
+    const char *name;
+    const char *value;
+} http_header;
+
+/* Raw bytes (copied) with the given Content-Type (NULL: none) and the
+ * extra response headers headers[0..n) (entries with a NULL name or value
+ * are skipped): the vendor dialects' answers (X-Ca-Error-Message, …). */
+int reply_bytes_headers(http_request *req, unsigned status, const char *content_type,
+                        const void *data, size_t len, const http_header *headers, size_t n);
+
 /* Raw bytes (copied) with the given Content-Type and an extra response
  * header (`header` NULL for none): an answer rendered before it is sent,
  * e.g. a stored idempotent answer replayed with "Idempotent-Replay". */

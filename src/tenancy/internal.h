@@ -103,6 +103,11 @@ typedef struct {
     uint8_t hash[SM_HASH_BYTES];
 } tn_chain_head;
 
+/* caps.c: the per-identity daily counters. */
+typedef struct tn_caps tn_caps;
+tn_caps *tn_caps_new(void);
+void tn_caps_free(tn_caps *c);
+
 struct tenancy {
     char *path;
     unsigned busy_ms;
@@ -137,6 +142,8 @@ struct tenancy {
     tn_app_state **apps;        /* hash buckets */
     size_t n_app_buckets;
     tn_auth_slot *auth;         /* TN_AUTH_SETS * TN_AUTH_WAYS */
+
+    tn_caps *caps;              /* per-identity daily caps (caps.c) */
 
     /* Counters (tests, metrics). */
     _Atomic uint64_t n_batches;  /* committed record transactions */

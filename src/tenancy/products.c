@@ -13,12 +13,28 @@
 
 typedef struct {
     const char *name;
-    unsigned charged; /* bit set of sm_verdict values */
+    unsigned charged;  /* bit set of sm_verdict values */
+    uint32_t per_id;   /* per-identity daily caps; 0 = none */
+    uint32_t per_name;
 } product_def;
 
+#define MATCH_OR_NOT (V(SM_VERDICT_MATCH) | V(SM_VERDICT_MISMATCH))
+
 static const product_def products[] = {
-    {"id2", V(SM_VERDICT_MATCH) | V(SM_VERDICT_MISMATCH)},
-    {"id4", V(SM_VERDICT_MATCH) | V(SM_VERDICT_MISMATCH)},
+    /* native /v1/verify */
+    {"id2", MATCH_OR_NOT, 0, 0},
+    {"id4", MATCH_OR_NOT, 0, 0},
+    /* seed 000 (dialect A): /identity/idcard/check-2e; the public provider
+     * allows 1,000 checks a day per ID number and 500 per name. */
+    {"check2e", MATCH_OR_NOT, 1000, 500},
+    /* seed 000's upstream cloud API 3.0 (dialect A): IdCardVerification,
+     * CheckIdNameDate, with the same caps. */
+    {"tc_idcard_verification", MATCH_OR_NOT, 1000, 500},
+    {"tc_check_id_name_date", MATCH_OR_NOT, 1000, 500},
+    /* seed 001 (dialect B): /idenAuthentication */
+    {"iden_auth", MATCH_OR_NOT, 0, 0},
+    /* seed 002 (dialect C): /idcard/idcardstatus/Submit.{json,xml} */
+    {"idcardstatus", MATCH_OR_NOT, 0, 0},
 };
 
 static const product_def *find(const char *product)
@@ -42,6 +58,13 @@ bool tn_product_charges(const char *product, sm_verdict v)
     if (p == NULL || (unsigned)v >= SM_VERDICT__COUNT)
         return false;
     return (p->charged & V((unsigned)v)) != 0;
+}
+
+void tn_product_subject_caps(const char *product, uint32_t *per_id, uint32_t *per_name)
+{
+    const product_def *p = find(product);
+    *per_id = p != NULL ? p->per_id : 0;
+    *per_name = p != NULL ? p->per_name : 0;
 }
 
 const char *tn_product_at(size_t i)

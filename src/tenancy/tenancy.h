@@ -118,6 +118,10 @@ typedef struct {
  * product names are TN_ERR_INVALID in package_add. */
 bool tn_product_known(const char *product);
 bool tn_product_charges(const char *product, sm_verdict v);
+/* A product's per-identity daily caps: calls a day (China time, across
+ * all apps) one ID number / one name may be the subject of; 0 = no cap. */
+void tn_product_subject_caps(const char *product, uint32_t *per_id, uint32_t *per_name);
+
 /* The i-th known product (static string), or NULL past the last: for
  * listing them all (`serve --demo` gives its app a package of each). */
 const char *tn_product_at(size_t i);
@@ -201,6 +205,14 @@ const char *tn_admit_code(tn_admit a);
  * *retry_after_s is set for RATE_LIMITED / DAILY_LIMIT. */
 tn_admit tenancy_admit(tenancy *t, const tn_app *app, const char *product,
                        const char *client_ip, double *retry_after_s);
+
+/* Count one call about the identity (id18, name: normal forms) against
+ * `product`'s per-identity daily caps. False, and nothing counted, when
+ * the number or the name has reached its cap today. Counts are kept in
+ * memory (keyed hashes only) and start again at China midnight and at a
+ * restart. True when the product has no caps. */
+bool tenancy_subject_take(tenancy *t, const char *product, const char *id18, const char *name,
+                          size_t name_len);
 
 /* Every TN_ADMIT_OK for a metered product must be followed by one call of
  * this, once the call has been recorded or abandoned (a malformed request,

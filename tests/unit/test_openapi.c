@@ -124,6 +124,8 @@ static void test_every_route_is_documented(void **state)
     const route *table = routes_table(&n);
     assert_true(n > 0);
     for (size_t i = 0; i < n; i++) {
+        if (table[i].access == ROUTE_DIALECT)
+            continue; /* vendor APIs: docs/dialects.md, not the native description */
         json_t *item = json_object_get(paths, table[i].path);
         if (item == NULL)
             fail_msg("route %s %s is not in the document's paths", table[i].method,
@@ -150,6 +152,9 @@ static void test_every_documented_operation_is_a_route(void **state)
     const char *path;
     json_t *item;
     size_t ops = 0;
+    size_t native = 0;
+    for (size_t i = 0; i < n; i++)
+        native += table[i].access != ROUTE_DIALECT;
     json_object_foreach(paths, path, item) {
         for (size_t k = 0; k < sizeof http_methods / sizeof *http_methods; k++) {
             if (json_object_get(item, http_methods[k]) == NULL)
@@ -165,7 +170,7 @@ static void test_every_documented_operation_is_a_route(void **state)
                 fail_msg("documented %s %s is not a route", http_methods[k], path);
         }
     }
-    assert_int_equal(ops, n);
+    assert_int_equal(ops, native);
     json_decref(doc);
 }
 
@@ -292,6 +297,8 @@ static void test_security(void **state)
     size_t n = 0;
     const route *table = routes_table(&n);
     for (size_t i = 0; i < n; i++) {
+        if (table[i].access == ROUTE_DIALECT)
+            continue;
         char m[16];
         lower(table[i].method, m, sizeof m);
         json_t *op = json_object_get(json_object_get(json_object_get(doc, "paths"),

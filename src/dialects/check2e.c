@@ -1,0 +1,7 @@
+/* check2e.c — placeholder until the dialect lands. */
+#include "dialects/dialects.h"
+
+void dialect_check2e(http_request *req)
+{
+    reply_error(req, 501, "not_implemented", "this dialect is not implemented yet");
+}
