@@ -232,6 +232,8 @@ static const struct {
     {TN_CRED_APIKEY, "demo", "demo-apikey"},
     {TN_CRED_ACCESSKEY, "demo-access-key-id", "demo-access-key-secret"},
     {TN_CRED_APPSECRET, "10001", "demo-secret"},
+    {TN_CRED_SECRETID, "demo-secret-id", "demo-secret-key"},
+    {TN_CRED_APPKEY, "demo-app-key", "demo-app-secret"},
 };
 
 #define DEMO_APP "demo"

@@ -75,7 +75,8 @@ static void usage_cred(FILE *f)
           "\n"
           "Adds a generated credential to APP and prints it. The secret is shown this\n"
           "once: the store keeps only a keyed hash (native, bearer, appcode) or an\n"
-          "encrypted copy that is never shown again (apikey, accesskey, appsecret).\n"
+          "encrypted copy that is never shown again (apikey, accesskey, appsecret,\n"
+          "secretid, appkey).\n"
           "\n"
           "KIND: native     the /v1 API key (Authorization: Bearer KEY or X-Api-Key)\n"
           "      bearer     bearer token\n"
@@ -83,6 +84,8 @@ static void usage_cred(FILE *f)
           "      apikey     account (id) + API key (secret)\n"
           "      accesskey  AccessKey ID (id) + AccessKey secret\n"
           "      appsecret  appid (id) + secret\n"
+          "      secretid   cloud API 3.0 SecretId (id) + SecretKey (TC3 signatures)\n"
+          "      appkey     API gateway AppKey (id) + AppSecret (signed requests)\n"
           "\n",
           f);
     fputs(common_opts, f);
@@ -789,14 +792,14 @@ int cmd_cred(int argc, char **argv)
     char **args = argv + 1 + first;
     if (nargs != 2) {
         fprintf(stderr, "%s: give an app and a kind (native, bearer, appcode, apikey, "
-                        "accesskey, appsecret)\n",
+                        "accesskey, appsecret, secretid, appkey)\n",
                 prog);
         return 2;
     }
     tn_cred_kind kind;
     if (!tn_cred_kind_from_code(args[1], &kind)) {
         fprintf(stderr, "%s: '%s' is not a credential kind (native, bearer, appcode, apikey, "
-                        "accesskey, appsecret)\n",
+                        "accesskey, appsecret, secretid, appkey)\n",
                 prog, args[1]);
         return 2;
     }

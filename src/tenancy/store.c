@@ -215,7 +215,7 @@ bool tn_app_status_from_code(const char *code, tn_app_status *out)
 }
 
 static const char *const cred_kind_codes[TN_CRED__COUNT] = {
-    "native", "bearer", "appcode", "apikey", "accesskey", "appsecret",
+    "native", "bearer", "appcode", "apikey", "accesskey", "appsecret", "secretid", "appkey",
 };
 
 const char *tn_cred_kind_code(tn_cred_kind k)
@@ -235,7 +235,8 @@ bool tn_cred_kind_from_code(const char *code, tn_cred_kind *out)
 
 bool tn_cred_kind_has_id(tn_cred_kind k)
 {
-    return k == TN_CRED_APIKEY || k == TN_CRED_ACCESSKEY || k == TN_CRED_APPSECRET;
+    return k == TN_CRED_APIKEY || k == TN_CRED_ACCESSKEY || k == TN_CRED_APPSECRET ||
+           k == TN_CRED_SECRETID || k == TN_CRED_APPKEY;
 }
 
 /* --------------------------------------------------------------- helpers */
@@ -982,6 +983,8 @@ static bool generate_secret(tn_cred_kind kind, char out[TN_SECRET_MAX])
     case TN_CRED_APIKEY: return random_secret(out, TN_SECRET_MAX, "", true);
     case TN_CRED_ACCESSKEY: return random_chars(out, 30, alnum);
     case TN_CRED_APPSECRET: return random_secret(out, TN_SECRET_MAX, "", true);
+    case TN_CRED_SECRETID: return random_chars(out, 32, alnum);
+    case TN_CRED_APPKEY: return random_chars(out, 32, alnum);
     default: return false;
     }
 }
@@ -1001,6 +1004,15 @@ static bool generate_id(tn_cred_kind kind, char out[TN_CRED_ID_MAX])
     case TN_CRED_APIKEY:
         memcpy(out, "ak", 2);
         return random_chars(out + 2, 14, alnum);
+    case TN_CRED_SECRETID:
+        memcpy(out, "AKID", 4);
+        return random_chars(out + 4, 32, alnum);
+    case TN_CRED_APPKEY: /* the gateway's AppKeys are 8-digit numbers */
+        if (!random_chars(out, 8, "0123456789"))
+            return false;
+        if (out[0] == '0')
+            out[0] = '2';
+        return true;
     default:
         return false;
     }

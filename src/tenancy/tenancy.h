@@ -85,10 +85,15 @@ typedef enum {
     TN_CRED_APIKEY,       /* seed 002 account (id) + API key (secret); encrypted */
     TN_CRED_ACCESSKEY,    /* seed 003 AccessKey ID (id) + secret; encrypted */
     TN_CRED_APPSECRET,    /* seed 004 appid (id) + secret; encrypted */
+    TN_CRED_SECRETID,     /* seed 000's upstream cloud API 3.0: SecretId (id) + SecretKey
+                             (TC3-HMAC-SHA256); encrypted */
+    TN_CRED_APPKEY,       /* seed 001's API gateway, signed mode: AppKey (id) + AppSecret;
+                             encrypted */
     TN_CRED__COUNT
 } tn_cred_kind;
 
-/* "native", "bearer", "appcode", "apikey", "accesskey", "appsecret". */
+/* "native", "bearer", "appcode", "apikey", "accesskey", "appsecret",
+ * "secretid", "appkey". */
 const char *tn_cred_kind_code(tn_cred_kind k);
 bool tn_cred_kind_from_code(const char *code, tn_cred_kind *out);
 /* True for the kinds whose secret is kept encrypted (it has an id). */

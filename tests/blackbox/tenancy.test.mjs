@@ -504,9 +504,9 @@ describe('serve --demo and [tenancy] enabled', () => {
         'no secret in the log');
       const q = (sql) => sqlite(join(s.dir, 'tenancy.db'), sql);
       assert.equal(q("SELECT group_concat(kind, ',') FROM (SELECT c.kind FROM credentials c JOIN apps a ON a.id = c.app_id WHERE a.name = 'demo' ORDER BY c.kind)"),
-        'accesskey,apikey,appcode,appsecret,bearer,native');
+        'accesskey,apikey,appcode,appkey,appsecret,bearer,native,secretid');
       assert.equal(q("SELECT group_concat(cred_id, ',') FROM (SELECT cred_id FROM credentials WHERE cred_id IS NOT NULL ORDER BY cred_id)"),
-        '10001,demo,demo-access-key-id');
+        '10001,demo,demo-access-key-id,demo-app-key,demo-secret-id');
       assert.ok(!readFileSync(join(s.dir, 'tenancy.db')).includes('demo-key'), 'secrets are hashed or encrypted');
       const pk = q("SELECT group_concat(product || '=' || total, ',') FROM (SELECT product, total FROM packages p JOIN apps a ON a.id = p.app_id WHERE a.name = 'demo' ORDER BY product)");
       assert.match(pk, /(^|,)id2=1000000000(,|$)/);
