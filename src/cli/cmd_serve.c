@@ -183,6 +183,7 @@ static int open_tenancy(const config *cfg, const sm_key *key, tenancy **out)
     opt.create = true;
     opt.busy_timeout_ms = cfg->busy_timeout_ms;
     opt.start_threads = true;
+    opt.no_subject_caps = !cfg->subject_caps;
     tn_status st = tenancy_open(&opt, out, err, sizeof err);
     if (st != TN_OK) {
         *out = NULL;

@@ -105,6 +105,10 @@ static const config_option options[] = {
     {"tenancy", "admin_token_file", "admin-token-file", OPT_PATH, "var/admin.token",
      "The token that guards /admin/v1 (created on first start, mode 0600).",
      FIELD(admin_token_file), 0, 0, 0},
+    {"tenancy", "subject_caps", "subject-caps", OPT_BOOL, "true",
+     "Apply the products' per-identity daily caps (seed 000: 1,000 checks a day per ID "
+     "number, 500 per name). false only for load tests.",
+     FIELD(subject_caps), 0, 0, 0},
     {"server", "demo_allow_remote", "demo-allow-remote", OPT_BOOL, "false",
      "Allow --demo (fixed, published credentials) on a non-loopback address.",
      FIELD(demo_allow_remote), 0, 0, 0},

@@ -51,6 +51,7 @@ typedef struct config {
                                                 trusted internal deployments) */
     char tenancy_db[CONFIG_PATH_MAX];        /* apps, credentials, usage, audit */
     char admin_token_file[CONFIG_PATH_MAX];  /* guards /admin/v1 (created, mode 0600) */
+    bool subject_caps;                       /* per-identity daily caps (tenancy_subject_take) */
     bool demo_allow_remote;                  /* allow --demo on a non-loopback bind */
 } config;
 

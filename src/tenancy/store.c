@@ -494,8 +494,9 @@ tn_status tenancy_open(const tn_options *opt, tenancy **out, char *err, size_t e
     }
     sm_key_clear(&cred_key);
     sm_key_clear(&subject_key);
-    t->caps = tn_caps_new();
-    if (t->path == NULL || t->cred_mac == NULL || t->subject_mac == NULL || t->caps == NULL ||
+    t->caps = opt->no_subject_caps ? NULL : tn_caps_new();
+    if (t->path == NULL || t->cred_mac == NULL || t->subject_mac == NULL ||
+        (t->caps == NULL && !opt->no_subject_caps) ||
         !tn_limits_init(t)) {
         set_err(err, errlen, keys_ok ? "out of memory" : "cannot derive the tenancy keys");
         tenancy_close(t);

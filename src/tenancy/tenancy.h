@@ -139,6 +139,7 @@ typedef struct {
     bool create;
     unsigned busy_timeout_ms;    /* 0 = 1000 */
     bool start_threads;          /* the writer and alert-delivery threads (serve: true; CLI: false) */
+    bool no_subject_caps;        /* tenancy_subject_take always admits (load tests) */
 } tn_options;
 
 typedef struct tenancy tenancy;
