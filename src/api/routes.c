@@ -283,6 +283,7 @@ void routes_resolve(const char *method, const char *path, http_route *out)
             out->handler = table[i].access == ROUTE_APP ? guarded : table[i].handler;
             out->route = table[i].name;
             out->buffer_body = true;
+            out->own_errors = table[i].access == ROUTE_DIALECT;
             return;
         }
         if (same_path == NULL)

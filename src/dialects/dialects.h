@@ -17,7 +17,11 @@
  *
  * Routes: each handler is one line of the table in api/routes.c with
  * access ROUTE_DIALECT and method "*": the handler answers every method
- * itself (wrong methods in the vendor's format).
+ * itself (wrong methods in the vendor's format). A body over [server]
+ * max_body also reaches the handler (own_errors), possibly before the body
+ * has arrived: a handler must first check req->body_too_large and, when
+ * set, answer its vendor's "too large" error at once without reading the
+ * body or starting a call.
  *
  * Thread-safety: handlers run on many HTTP threads at once; they keep no
  * state of their own outside the request.

@@ -100,6 +100,11 @@ static size_t discard_limit(size_t max_body)
 
 static void reply_too_large(http_request *req)
 {
+    if (req->own_errors && req->handler != NULL) {
+        req->handler(req); /* the dialect's own format; it sees body_too_large */
+        if (req->replied)
+            return;
+    }
     char msg[128];
     snprintf(msg, sizeof msg, "the request body is larger than %zu bytes", req->max_body);
     reply_error(req, 413, "body_too_large", msg);
@@ -204,6 +209,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->handler = r.handler;
         req->route = r.route != NULL ? r.route : "unmatched";
         req->buffer_body = r.buffer_body;
+        req->own_errors = r.own_errors;
         req->route_slot = metrics_route_slot(req->route);
 
         const char *cl = request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);

@@ -38,6 +38,9 @@ typedef struct {
     http_handler handler;   /* required: replies (404/405 handlers included) */
     const char *route;      /* static route name for logs and metrics */
     bool buffer_body;       /* keep the body (false: count and discard it) */
+    bool own_errors;        /* the handler answers a body over max_body itself (it runs
+                               with req->body_too_large set and must not read the body):
+                               the vendor dialects, whose errors have their own format */
 } http_route;
 
 /* Fills `out` for (method, path). Called on MHD threads; must be thread-safe. */
