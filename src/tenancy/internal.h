@@ -108,6 +108,11 @@ typedef struct tn_caps tn_caps;
 tn_caps *tn_caps_new(void);
 void tn_caps_free(tn_caps *c);
 
+/* nonce.c: the nonces signed requests have used (tenancy_nonce_fresh). */
+typedef struct tn_nonces tn_nonces;
+tn_nonces *tn_nonces_new(void);
+void tn_nonces_free(tn_nonces *n);
+
 struct tenancy {
     char *path;
     unsigned busy_ms;
@@ -144,6 +149,7 @@ struct tenancy {
     tn_auth_slot *auth;         /* TN_AUTH_SETS * TN_AUTH_WAYS */
 
     tn_caps *caps;              /* per-identity daily caps (caps.c) */
+    tn_nonces *nonces;          /* nonces of signed requests (nonce.c) */
 
     /* Counters (tests, metrics). */
     _Atomic uint64_t n_batches;  /* committed record transactions */

@@ -447,6 +447,7 @@ void tenancy_close(tenancy *t)
         sqlite3_close_v2(t->wdb);
     tn_limits_free(t);
     tn_caps_free(t->caps);
+    tn_nonces_free(t->nonces);
     sm_hmac_free(t->cred_mac);
     sm_hmac_free(t->subject_mac);
     sm_key_clear(&t->secret_key);
@@ -495,8 +496,9 @@ tn_status tenancy_open(const tn_options *opt, tenancy **out, char *err, size_t e
     sm_key_clear(&cred_key);
     sm_key_clear(&subject_key);
     t->caps = opt->no_subject_caps ? NULL : tn_caps_new();
+    t->nonces = tn_nonces_new();
     if (t->path == NULL || t->cred_mac == NULL || t->subject_mac == NULL ||
-        (t->caps == NULL && !opt->no_subject_caps) ||
+        (t->caps == NULL && !opt->no_subject_caps) || t->nonces == NULL ||
         !tn_limits_init(t)) {
         set_err(err, errlen, keys_ok ? "out of memory" : "cannot derive the tenancy keys");
         tenancy_close(t);

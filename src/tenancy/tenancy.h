@@ -185,6 +185,17 @@ tn_status tenancy_authenticate(tenancy *t, tn_cred_kind kind, const char *secret
 tn_status tenancy_credential_secret(tenancy *t, tn_cred_kind kind, const char *id,
                                     char secret[TN_SECRET_MAX], tn_app *app);
 
+/* Replay protection for signed requests: true, and `nonce` remembered,
+ * when no request of `scheme` (a namespace, e.g. "apigw:" + the AppKey)
+ * has used `nonce` recently; false when one has (a replay), or when it
+ * cannot be remembered (empty, out of memory, the table full: fail
+ * closed). `window_ms` is the scheme's timestamp window (a request is
+ * accepted while |timestamp - now| <= window_ms); a nonce is remembered
+ * for 2 * window_ms after `now_ms` (wall clock, ms). In memory only:
+ * forgotten at a restart. Bounded memory; thread-safe. */
+bool tenancy_nonce_fresh(tenancy *t, const char *scheme, const char *nonce, int64_t now_ms,
+                         int64_t window_ms);
+
 /* Failed authentications are limited per client IP: call on every failure;
  * tenancy_auth_blocked says whether an IP must be refused (429) for now. */
 void tenancy_auth_failed(tenancy *t, const char *client_ip);
