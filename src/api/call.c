@@ -358,6 +358,7 @@ static bool run(http_request *req, const call_spec *spec, tenancy *t, int slot)
     rec.request_id = req->id;
     rec.verdict = c->r.verdict;
     rec.vendor_code = c->ans.vendor_code;
+    rec.never_charge = c->ans.free;
     if (c->r.id_status == SM_ID_OK)
         rec.id18 = c->r.id.id18;
     else

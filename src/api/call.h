@@ -73,6 +73,8 @@ typedef struct {
     char *body;
     size_t len;
     const char *vendor_code;  /* for the audit row (e.g. "-1", "0008"); static or ctx */
+    bool free;                /* not charged although the product charges the verdict: the
+                                 vendor does not charge this code (CheckIdNameDate -5) */
     http_header headers[CALL_HEADERS_MAX];
     size_t n_headers;
 } call_answer;

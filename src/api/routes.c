@@ -26,32 +26,32 @@
 #include "http/metrics.h"
 
 static const route table[] = {
-    /* method  path                   handler             name              access      product */
-    {"GET",  "/healthz",            api_health,         "healthz",        ROUTE_PUBLIC, NULL},
-    {"GET",  "/metrics",            metrics_handle,     "metrics",        ROUTE_PUBLIC, NULL},
-    {"GET",  "/openapi.json",       api_openapi,        "openapi",        ROUTE_PUBLIC, NULL},
-    {"POST", "/v1/idcard/parse",    api_idcard_parse,   "idcard_parse",   ROUTE_APP,    NULL},
-    {"POST", "/v1/name/check",      api_name_check,     "name_check",     ROUTE_APP,    NULL},
-    {"POST", "/v1/validity/check",  api_validity_check, "validity_check", ROUTE_APP,    NULL},
-    {"POST", "/v1/verify/id2",      api_verify_id2,     "verify_id2",     ROUTE_APP,    "id2"},
-    {"POST", "/v1/verify/id4",      api_verify_id4,     "verify_id4",     ROUTE_APP,    "id4"},
+    /* method  path                   handler             name              access      product  dialect */
+    {"GET",  "/healthz",            api_health,         "healthz",        ROUTE_PUBLIC, NULL, NULL},
+    {"GET",  "/metrics",            metrics_handle,     "metrics",        ROUTE_PUBLIC, NULL, NULL},
+    {"GET",  "/openapi.json",       api_openapi,        "openapi",        ROUTE_PUBLIC, NULL, NULL},
+    {"POST", "/v1/idcard/parse",    api_idcard_parse,   "idcard_parse",   ROUTE_APP,    NULL, NULL},
+    {"POST", "/v1/name/check",      api_name_check,     "name_check",     ROUTE_APP,    NULL, NULL},
+    {"POST", "/v1/validity/check",  api_validity_check, "validity_check", ROUTE_APP,    NULL, NULL},
+    {"POST", "/v1/verify/id2",      api_verify_id2,     "verify_id2",     ROUTE_APP,    "id2", NULL},
+    {"POST", "/v1/verify/id4",      api_verify_id4,     "verify_id4",     ROUTE_APP,    "id4", NULL},
     /* The admin API checks its own token (api/admin.c), not an app's key. */
     /* Vendor dialects (dialects/dialects.h): every method reaches the
      * handler, which answers in the vendor's format. */
-    {"*", "/identity/idcard/check-2e",          dialect_check2e,           "check2e",           ROUTE_DIALECT, "check2e"},
-    {"*", "/",                                  dialect_tc3,               "tc3",               ROUTE_DIALECT, NULL},
-    {"*", "/idenAuthentication",                dialect_iden_auth,         "iden_auth",         ROUTE_DIALECT, "iden_auth"},
-    {"*", "/idcard/idcardstatus/Submit.json",   dialect_idcardstatus_json, "idcardstatus_json", ROUTE_DIALECT, "idcardstatus"},
-    {"*", "/idcard/idcardstatus/Submit.xml",    dialect_idcardstatus_xml,  "idcardstatus_xml",  ROUTE_DIALECT, "idcardstatus"},
-    {"GET",   "/admin/v1/apps",                    api_admin_apps_list,    "admin_apps_list",   ROUTE_PUBLIC, NULL},
-    {"POST",  "/admin/v1/apps",                    api_admin_app_create,   "admin_app_create",  ROUTE_PUBLIC, NULL},
-    {"GET",   "/admin/v1/apps/{name}",             api_admin_app_get,      "admin_app_get",     ROUTE_PUBLIC, NULL},
-    {"PATCH", "/admin/v1/apps/{name}",             api_admin_app_update,   "admin_app_update",  ROUTE_PUBLIC, NULL},
-    {"POST",  "/admin/v1/apps/{name}/credentials", api_admin_cred_add,     "admin_cred_add",    ROUTE_PUBLIC, NULL},
-    {"POST",  "/admin/v1/apps/{name}/packages",    api_admin_package_add,  "admin_package_add", ROUTE_PUBLIC, NULL},
-    {"GET",   "/admin/v1/apps/{name}/usage",       api_admin_usage,        "admin_usage",       ROUTE_PUBLIC, NULL},
-    {"GET",   "/admin/v1/audit",                   api_admin_audit_list,   "admin_audit_list",  ROUTE_PUBLIC, NULL},
-    {"POST",  "/admin/v1/audit/verify",            api_admin_audit_verify, "admin_audit_verify", ROUTE_PUBLIC, NULL},
+    {"*", "/identity/idcard/check-2e",          dialect_check2e,           "check2e",           ROUTE_DIALECT, "check2e", "check2e"},
+    {"*", "/",                                  dialect_tc3,               "tc3",               ROUTE_DIALECT, NULL, "tc3"},
+    {"*", "/idenAuthentication",                dialect_iden_auth,         "iden_auth",         ROUTE_DIALECT, "iden_auth", "iden_auth"},
+    {"*", "/idcard/idcardstatus/Submit.json",   dialect_idcardstatus_json, "idcardstatus_json", ROUTE_DIALECT, "idcardstatus", "idcardstatus"},
+    {"*", "/idcard/idcardstatus/Submit.xml",    dialect_idcardstatus_xml,  "idcardstatus_xml",  ROUTE_DIALECT, "idcardstatus", "idcardstatus"},
+    {"GET",   "/admin/v1/apps",                    api_admin_apps_list,    "admin_apps_list",   ROUTE_PUBLIC, NULL, NULL},
+    {"POST",  "/admin/v1/apps",                    api_admin_app_create,   "admin_app_create",  ROUTE_PUBLIC, NULL, NULL},
+    {"GET",   "/admin/v1/apps/{name}",             api_admin_app_get,      "admin_app_get",     ROUTE_PUBLIC, NULL, NULL},
+    {"PATCH", "/admin/v1/apps/{name}",             api_admin_app_update,   "admin_app_update",  ROUTE_PUBLIC, NULL, NULL},
+    {"POST",  "/admin/v1/apps/{name}/credentials", api_admin_cred_add,     "admin_cred_add",    ROUTE_PUBLIC, NULL, NULL},
+    {"POST",  "/admin/v1/apps/{name}/packages",    api_admin_package_add,  "admin_package_add", ROUTE_PUBLIC, NULL, NULL},
+    {"GET",   "/admin/v1/apps/{name}/usage",       api_admin_usage,        "admin_usage",       ROUTE_PUBLIC, NULL, NULL},
+    {"GET",   "/admin/v1/audit",                   api_admin_audit_list,   "admin_audit_list",  ROUTE_PUBLIC, NULL, NULL},
+    {"POST",  "/admin/v1/audit/verify",            api_admin_audit_verify, "admin_audit_verify", ROUTE_PUBLIC, NULL, NULL},
 };
 
 #define N_ROUTES (sizeof table / sizeof table[0])
@@ -284,6 +284,7 @@ void routes_resolve(const char *method, const char *path, http_route *out)
             out->route = table[i].name;
             out->buffer_body = true;
             out->own_errors = table[i].access == ROUTE_DIALECT;
+            out->dialect = table[i].dialect;
             return;
         }
         if (same_path == NULL)

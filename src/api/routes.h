@@ -52,6 +52,8 @@ typedef struct {
     const char *name;   /* route label for logs and metrics, snake_case */
     route_access access;
     const char *product; /* ROUTE_APP: the metered product ("id2"), NULL = unmetered */
+    const char *dialect; /* ROUTE_DIALECT: the dialect's name for logs and audit rows
+                            ("check2e"); NULL = "native" */
 } route;
 
 /*

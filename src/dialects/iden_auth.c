@@ -665,7 +665,7 @@ void dialect_iden_auth(http_request *req)
                  retry);
         return;
     }
-    if (req->body_too_large) { /* the server normally answers these itself */
+    if (req->body_too_large) { /* before the body has arrived, perhaps: never read it */
         gw_error(req, 413, "I413RL", "Request body too Large", NULL, NULL);
         return;
     }

@@ -248,6 +248,9 @@ static int render_tc(void *ctx, http_request *req, const verify_result *r, bool 
     out->status = 200;
     out->content_type = TC_CONTENT_TYPE;
     out->vendor_code = res->code;
+    /* Tencent charges 0 and -1 only: a match answered -5 (identity
+     * invalid) is free although the product charges matches. */
+    out->free = strcmp(res->code, "0") != 0 && strcmp(res->code, "-1") != 0;
     return 0;
 }
 

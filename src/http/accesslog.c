@@ -231,7 +231,7 @@ static void scrub_path(const char *in, char *out, size_t cap)
 /*
  * {"ts","request_id","remote","method","path","route","status","latency_ms",
  *  "bytes_in","bytes_out","app" (the authenticated app's name, or null),
- *  "dialect":"native","verdict",
+ *  "dialect" ("native" or the vendor dialect's name),"verdict",
  *  "subject"?:{"id_number"?,"name"?}} — the keys and order the line has
  * always had (it used to be built with json_pack).
  */
@@ -279,7 +279,9 @@ void accesslog_request(const http_request *req, double latency_s)
         put_string(&w, req->app);
     else
         PUT_LIT(&w, "null");
-    PUT_LIT(&w, ",\"dialect\":\"native\",\"verdict\":");
+    PUT_LIT(&w, ",\"dialect\":");
+    put_string(&w, req->dialect != NULL ? req->dialect : "native");
+    PUT_LIT(&w, ",\"verdict\":");
     if (req->verdict != NULL)
         put_string(&w, req->verdict);
     else

@@ -54,6 +54,7 @@ struct http_request {
     http_handler handler;           /* chosen by the router */
     bool buffer_body;               /* router: keep the body (else count only) */
     bool own_errors;                /* router: the handler answers body_too_large itself */
+    const char *dialect;            /* router: static dialect name, NULL = "native" */
     size_t route_slot;              /* metrics slot of `route` */
     const atomic_bool *draining;    /* server stopping: replies close the connection */
     void *ctx;                      /* the application's shared context (borrowed) */

@@ -210,6 +210,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->route = r.route != NULL ? r.route : "unmatched";
         req->buffer_body = r.buffer_body;
         req->own_errors = r.own_errors;
+        req->dialect = r.dialect;
         req->route_slot = metrics_route_slot(req->route);
 
         const char *cl = request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);

@@ -38,6 +38,7 @@ typedef struct {
     http_handler handler;   /* required: replies (404/405 handlers included) */
     const char *route;      /* static route name for logs and metrics */
     bool buffer_body;       /* keep the body (false: count and discard it) */
+    const char *dialect;    /* static: the API's dialect for the access log; NULL = native */
     bool own_errors;        /* the handler answers a body over max_body itself (it runs
                                with req->body_too_large set and must not read the body):
                                the vendor dialects, whose errors have their own format */

@@ -174,7 +174,8 @@ static tn_record_result record_one(tenancy *t, const tn_record *rec, tn_chain_he
     int rc;
 
     /* The charge. */
-    bool charges = rec->product != NULL && tn_product_charges(rec->product, rec->verdict);
+    bool charges = rec->product != NULL && !rec->never_charge &&
+                   tn_product_charges(rec->product, rec->verdict);
     bool charged = false;
     tn_record_result result = TN_RECORDED_FREE;
     if (charges) {

@@ -251,6 +251,8 @@ typedef struct {
     const char *request_id;
     sm_verdict verdict;
     const char *vendor_code;      /* the dialect's own result code, or NULL */
+    bool never_charge;            /* free whatever the verdict: the dialect's vendor does not
+                                     charge this answer */
     const char *id18;             /* the subject's normalised ID number, or NULL (raw input) */
     const char *id_raw;           /* the ID number as given, when id18 is NULL */
     const char *name;             /* normalised name, or as given */

@@ -442,6 +442,8 @@ describe('dialect B on a demo server with the seed\'s person', () => {
     const big = `idNo=${SEED_ID}&name=张三&pad=${'x'.repeat(1_100_000)}`;
     r = await raw(s, appcode('demo-appcode', big));
     assert.equal(r.status, 413);
+    assert.equal(r.headers.get('x-ca-error-message'), 'Request body too Large');
+    assert.equal(r.headers.get('x-ca-request-id'), r.headers.get('x-request-id'));
   });
 
   test('usage used/total of the iden_auth package, the 20 % mark, and audit rows with the respCode', async () => {
