@@ -925,3 +925,33 @@ void api_admin_audit_verify(http_request *req)
                                 first_broken != 0 ? json_integer((json_int_t)first_broken)
                                                   : json_null()));
 }
+
+/* ------------------------------------------------------------------ keys */
+
+json_t *admin_keys_json(const envelope_keys *k)
+{
+    json_t *keys = json_array();
+    for (int i = 0; keys != NULL && i < ENVELOPE__COUNT; i++) {
+        envelope_alg a = (envelope_alg)i;
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "algorithm", envelope_alg_name(a), "wrap",
+                              envelope_wrap_name(a), "public_key_pem", envelope_public_pem(k, a),
+                              "fingerprint_sha256", envelope_fingerprint(k, a));
+        if (o == NULL || json_array_append_new(keys, o) != 0) {
+            json_decref(keys);
+            return NULL;
+        }
+    }
+    return keys != NULL ? json_pack("{s:o}", "keys", keys) : NULL;
+}
+
+void api_admin_keys(http_request *req)
+{
+    if (guard(req, NULL) == NULL)
+        return;
+    const api_context *ctx = req->ctx;
+    if (ctx->envelope == NULL) {
+        reply_error(req, 404, "not_found", "the server has no envelope key pairs loaded");
+        return;
+    }
+    reply_result(req, admin_keys_json(ctx->envelope));
+}

@@ -27,6 +27,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
+#include "crypto/envelope.h"
 #include "crypto/server_key.h"
 #include "http/request.h"
 
@@ -63,5 +66,11 @@ void api_admin_package_add(http_request *req);    /* POST  /admin/v1/apps/{name}
 void api_admin_usage(http_request *req);          /* GET   /admin/v1/apps/{name}/usage */
 void api_admin_audit_list(http_request *req);     /* GET   /admin/v1/audit */
 void api_admin_audit_verify(http_request *req);   /* POST  /admin/v1/audit/verify */
+void api_admin_keys(http_request *req);           /* GET   /admin/v1/keys */
+
+/* {"keys": [{"algorithm", "wrap", "public_key_pem", "fingerprint_sha256"}, …]}:
+ * dialect A's public envelope keys (also `shiming keys show --json`). New
+ * reference, or NULL when out of memory. */
+json_t *admin_keys_json(const envelope_keys *k);
 
 #endif

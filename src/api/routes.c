@@ -52,6 +52,7 @@ static const route table[] = {
     {"GET",   "/admin/v1/apps/{name}/usage",       api_admin_usage,        "admin_usage",       ROUTE_PUBLIC, NULL, NULL},
     {"GET",   "/admin/v1/audit",                   api_admin_audit_list,   "admin_audit_list",  ROUTE_PUBLIC, NULL, NULL},
     {"POST",  "/admin/v1/audit/verify",            api_admin_audit_verify, "admin_audit_verify", ROUTE_PUBLIC, NULL, NULL},
+    {"GET",   "/admin/v1/keys",                    api_admin_keys,         "admin_keys",        ROUTE_PUBLIC, NULL, NULL},
 };
 
 #define N_ROUTES (sizeof table / sizeof table[0])

@@ -34,6 +34,7 @@
 #include "api/routes.h"
 #include "cli/commands.h"
 #include "config/config.h"
+#include "crypto/envelope.h"
 #include "crypto/server_key.h"
 #include "demo/demo.h"
 #include "http/accesslog.h"
@@ -67,6 +68,25 @@ static int load_key(const config *cfg, sm_key *key)
     if (created)
         accesslog_event(json_pack("{s:s,s:s}", "event", "key_created", "key_file",
                                   cfg->key_file));
+    return 0;
+}
+
+/* Dialect A's field-encryption key pairs (created on first start). 0, or
+ * 1 after having printed why the server cannot start. */
+static int open_envelope(const config *cfg, envelope_keys **out)
+{
+    char err[1024] = "", rsa[CONFIG_PATH_MAX], sm2[CONFIG_PATH_MAX];
+    bool created = false;
+    *out = NULL;
+    if (config_envelope_paths(cfg, rsa, sm2, err, sizeof err))
+        *out = envelope_keys_load(rsa, sm2, true, &created, err, sizeof err);
+    if (*out == NULL) {
+        fprintf(stderr, "shiming serve: cannot use the envelope key pairs: %s\n", err);
+        return 1;
+    }
+    if (created)
+        accesslog_event(json_pack("{s:s,s:s,s:s}", "event", "envelope_keys_created",
+                                  "rsa_key_file", rsa, "sm2_key_file", sm2));
     return 0;
 }
 
@@ -406,9 +426,13 @@ int cmd_serve(int argc, char **argv)
         rc = open_tenancy(&cfg, &key, &tn);
     if (rc == 0 && tn != NULL)
         rc = open_admin(&cfg, &key, &admin);
+    envelope_keys *envelope = NULL;
+    if (rc == 0)
+        rc = open_envelope(&cfg, &envelope);
     sm_key_clear(&key);
     api_context_set_tenancy(&ctx, tn);
     ctx.admin = admin;
+    ctx.envelope = envelope;
 
     /* (--demo never starts without its registry: open_registry saw to it.) */
     if (rc == 0 && cfg.demo)
@@ -430,6 +454,7 @@ int cmd_serve(int argc, char **argv)
     if (rc != 0) {
         api_context_destroy(&ctx);
         admin_free(admin);
+        envelope_keys_free(envelope);
         if (tn != NULL)
             tenancy_close(tn);
         sigaction(SIGPIPE, &old_pipe, NULL);
@@ -448,6 +473,7 @@ int cmd_serve(int argc, char **argv)
     http_server_shutdown(srv, &stop);
     api_context_destroy(&ctx);
     admin_free(admin);
+    envelope_keys_free(envelope);
     if (tn != NULL)
         tenancy_close(tn); /* commits what is still queued */
 

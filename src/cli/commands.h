@@ -26,6 +26,8 @@ int cmd_app(int argc, char **argv);
 int cmd_cred(int argc, char **argv);
 /* shiming package add APP PRODUCT --total N [--expires DATE] */
 int cmd_package(int argc, char **argv);
+/* shiming keys show [--json]: dialect A's public envelope keys (cmd_keys.c) */
+int cmd_keys(int argc, char **argv);
 /* shiming usage [APP] */
 int cmd_usage(int argc, char **argv);
 /* shiming audit verify|export|purge */

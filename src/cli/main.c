@@ -25,6 +25,7 @@ static const struct {
     {"package", cmd_package, "quota packages: `shiming package add APP PRODUCT --total N`"},
     {"usage", cmd_usage, "used / total per package"},
     {"audit", cmd_audit, "the audit log: verify, export, purge"},
+    {"keys", cmd_keys, "public keys of the field encryption: `shiming keys show`"},
 };
 
 static void usage(FILE *f)

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/errbuf.h"
+#include "crypto/envelope.h"
 
 typedef enum {
     OPT_ADDRESS, /* IPv4 / IPv6 literal (brackets allowed, stripped) */
@@ -109,6 +110,14 @@ static const config_option options[] = {
      "Apply the products' per-identity daily caps (seed 000: 1,000 checks a day per ID "
      "number, 500 per name). false only for load tests.",
      FIELD(subject_caps), 0, 0, 0},
+    {"envelope", "rsa_key_file", "envelope-rsa-key-file", OPT_PATH, "",
+     "Dialect A's RSA key pair (PEM, mode 0600) that clients wrap AES-256-CBC field keys "
+     "with; created on first start. \"\" = envelope-rsa.pem next to key_file.",
+     FIELD(envelope_rsa_key_file), 0, 0, 0},
+    {"envelope", "sm2_key_file", "envelope-sm2-key-file", OPT_PATH, "",
+     "Dialect A's SM2 key pair (PEM, mode 0600) that clients wrap SM4-GCM field keys "
+     "with; created on first start. \"\" = envelope-sm2.pem next to key_file.",
+     FIELD(envelope_sm2_key_file), 0, 0, 0},
     {"server", "demo_allow_remote", "demo-allow-remote", OPT_BOOL, "false",
      "Allow --demo (fixed, published credentials) on a non-loopback address.",
      FIELD(demo_allow_remote), 0, 0, 0},
@@ -615,4 +624,22 @@ void config_help(FILE *out)
             "seconds (an 's' suffix is allowed); booleans are true/false, yes/no, on/off, 1/0.\n"
             "Signals: SIGTERM or SIGINT stop accepting connections, let requests in flight\n"
             "finish (up to drain_timeout) and exit 0.\n");
+}
+
+bool config_envelope_paths(const config *c, char rsa[CONFIG_PATH_MAX],
+                           char sm2[CONFIG_PATH_MAX], char *err, size_t errlen)
+{
+    const char *given[2] = {c->envelope_rsa_key_file, c->envelope_sm2_key_file};
+    const char *names[2] = {"envelope-rsa.pem", "envelope-sm2.pem"};
+    char *out[2] = {rsa, sm2};
+    for (int i = 0; i < 2; i++) {
+        if (given[i][0] != '\0') {
+            snprintf(out[i], CONFIG_PATH_MAX, "%s", given[i]);
+        } else if (!envelope_default_path(c->key_file, names[i], out[i], CONFIG_PATH_MAX)) {
+            set_err(err, errlen, "the path of %s next to key_file '%s' is too long", names[i],
+                    c->key_file);
+            return false;
+        }
+    }
+    return true;
 }

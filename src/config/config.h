@@ -53,6 +53,10 @@ typedef struct config {
     char admin_token_file[CONFIG_PATH_MAX];  /* guards /admin/v1 (created, mode 0600) */
     bool subject_caps;                       /* per-identity daily caps (tenancy_subject_take) */
     bool demo_allow_remote;                  /* allow --demo on a non-loopback bind */
+
+    /* [envelope] dialect A's field-encryption key pairs; "" = next to key_file */
+    char envelope_rsa_key_file[CONFIG_PATH_MAX];
+    char envelope_sm2_key_file[CONFIG_PATH_MAX];
 } config;
 
 typedef enum {
@@ -78,6 +82,12 @@ config_status config_load(config *c, int argc, char **argv, char *err, size_t er
  * the settings and parse their own flags (`shiming registry`). On false
  * `err` names the file and line; `c` is then unspecified. */
 bool config_load_file(config *c, const char *path, char *err, size_t errlen);
+
+/* The envelope key files: the configured paths, or envelope-rsa.pem and
+ * envelope-sm2.pem in the directory of key_file. False (err set) when a
+ * default path would not fit. */
+bool config_envelope_paths(const config *c, char rsa[CONFIG_PATH_MAX],
+                           char sm2[CONFIG_PATH_MAX], char *err, size_t errlen);
 
 /* Print the usage and every option (flag, INI section/key, type, default,
  * help), generated from the table. */

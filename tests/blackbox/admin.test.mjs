@@ -148,7 +148,7 @@ describe('the admin API', () => {
     const ops = adminOperations().map((o) => `${o.method.toUpperCase()} ${o.path}`).sort();
     assert.deepEqual(ops, [
       'GET /admin/v1/apps', 'GET /admin/v1/apps/{name}', 'GET /admin/v1/apps/{name}/usage',
-      'GET /admin/v1/audit', 'PATCH /admin/v1/apps/{name}', 'POST /admin/v1/apps',
+      'GET /admin/v1/audit', 'GET /admin/v1/keys', 'PATCH /admin/v1/apps/{name}', 'POST /admin/v1/apps',
       'POST /admin/v1/apps/{name}/credentials', 'POST /admin/v1/apps/{name}/packages',
       'POST /admin/v1/audit/verify',
     ]);
