@@ -325,6 +325,7 @@ describe('dialect C on a server with its own registry and the demo app', () => {
     ['a card reported lost; hukou 1', params(P.li), '2', info('1', '1', '0', '1')],
     ['a long-term card (end_date 00000000); hukou 2', params(P.wang), '2', info('0', '1', '0', '2')],
     ['the newest card, expired', params(P.chen), '2', info('0', '1', '1', '0')],
+    ['a long-term card written 长期', params(P.wang, 0, { end_date: '长期' }), '2', info('0', '1', '0', '2')],
     ['the name differs: inconsistent, no card facts', params(P.zhang, 1, { name: '张伟' }), '1',
       { desc: '身份四要素信息不一致' }],
     ['lawful dates of no card of the person: inconsistent', params(P.zhang, 1, { begin_date: '20110101', end_date: '20310101' }),
