@@ -2,8 +2,8 @@
  * idcardstatus_wire.h — the wire format of dialect C (seed 002, the
  * four-element check /idcard/idcardstatus/Submit.json and .xml): the
  * vendor's codes and texts, the answer in JSON and in XML, and the dynamic
- * password. Pure functions, apart from the clock-free helpers being fed
- * their inputs: no I/O, no tenancy, no registry, so that the unit tests
+ * password. Pure functions (no clock, no I/O, no tenancy, no registry),
+ * so that the unit tests
  * (tests/unit/test_idcardstatus.c) check them with the seed's vectors.
  *
  * Ownership: answers are plain values of the caller; their strings are
