@@ -34,7 +34,7 @@ static const product_def products[] = {
     /* seed 001 (dialect B): /idenAuthentication */
     {"iden_auth", MATCH_OR_NOT, 0, 0},
     /* seed 002 (dialect C): /idcard/idcardstatus/Submit.{json,xml} */
-    {"idcardstatus", MATCH_OR_NOT, 0, 0},
+    {"idcardstatus", MATCH_OR_NOT | V(SM_VERDICT_NOT_FOUND), 0, 0}, /* every code 2 */
 };
 
 static const product_def *find(const char *product)
