@@ -1,6 +1,6 @@
 /*
  * cmd_keys.c — `shiming keys show`: the public keys that clients of
- * dialect A wrap their field-encryption keys with (docs/dialect-a.md),
+ * dialect A wrap their field-encryption keys with (docs/dialects.md),
  * as PEM with their SHA-256 fingerprints, or as the JSON that
  * GET /admin/v1/keys answers (--json).
  *

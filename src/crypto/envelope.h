@@ -1,5 +1,5 @@
 /*
- * envelope.h — field encryption of dialect A (seed 000, docs/dialect-a.md):
+ * envelope.h — field encryption of dialect A (seed 000, docs/dialects.md):
  * the server's key pairs that clients wrap a per-request symmetric key
  * with, and the ciphers that open the fields they encrypted.
  *

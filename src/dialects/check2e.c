@@ -1,6 +1,6 @@
 /*
  * check2e.c — dialect A (seed 000): POST /identity/idcard/check-2e, the
- * identity and validity check (docs/dialect-a.md).
+ * identity and validity check (docs/dialects.md).
  *
  * Request: JSON {"name", "id_card", "validity_begin", "validity_end",
  * "image_url"?, "encryption"?}, `Authorization: Bearer TOKEN` (credential
@@ -11,7 +11,7 @@
  * api_error. `Accept: application/x-ndjson` gets the same one-line answer
  * with that Content-Type.
  *
- * The choices where the seed is silent (all in docs/dialect-a.md):
+ * The choices where the seed is silent (all in docs/dialects.md):
  *   - malformed requests (method, content type, JSON, duplicate keys,
  *     missing or mistyped fields, malformed encryption, image_url) → 400
  *     api_not_implemented; what the caller holds that does not fit (an app

@@ -1,7 +1,7 @@
 /*
  * iden_auth.c — dialect B (seed 001): the API marketplace's two-element
  * check, `POST /idenAuthentication`, behind the marketplace's API gateway
- * (docs/dialect-b.md).
+ * (docs/dialects.md).
  *
  * Request: parameters `idNo` and `name` from an
  * application/x-www-form-urlencoded body (a body with no Content-Type is

@@ -1,7 +1,7 @@
 /*
  * tc3.c — seed 000's upstream cloud API 3.0 (Tencent Cloud FaceID,
  * version 2018-03-01) at `/`, so that the official SDKs work unchanged
- * with only their endpoint changed (docs/dialect-tc3.md):
+ * with only their endpoint changed (docs/dialects.md):
  *
  *   IdCardVerification {IdCard, Name}                  → Result "0".."-7"
  *   CheckIdNameDate {Name, IdCard, ValidityBegin, ValidityEnd} → "0".."-8"

@@ -3,7 +3,7 @@
  * (seed 001's marketplace gateway; the `aliyun-api-gateway` SDK's Client):
  * the string to sign and its base64 HMAC-SHA256 (or HmacSHA1).
  *
- * String to sign (docs/dialect-b.md), each of the first five parts
+ * String to sign (docs/dialects.md), each of the first five parts
  * followed by "\n" (a missing value gives an empty line):
  *   METHOD, Accept, Content-MD5, Content-Type (the whole value, charset
  *   included), Date;

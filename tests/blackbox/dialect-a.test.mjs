@@ -1,5 +1,5 @@
 // Black-box conformance of dialect A (seed 000): POST /identity/idcard/check-2e
-// against the real server (docs/dialect-a.md):
+// against the real server (docs/dialects.md):
 //  - every result code of the seed, "0" … "-7", produced by a real request
 //    (-4 by a registry locked while open, -6 by a registry locked at start,
 //    -7 by the app's daily limit and by the per-name cap), with what is

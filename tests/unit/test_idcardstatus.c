@@ -161,7 +161,7 @@ static void test_dynamic_password_seed_vector(void **state)
     assert_true(idcs_dynamic_password("xxxxxxxx", 8, "xxxxxxxxx", 9, name, strlen(name),
                                       "40122111******", 14, "1623643787", 10, out));
     assert_string_equal(out, "5adbe76706a6b108dc0442004196a411");
-    /* the demo credentials (docs/dialect-c.md's example) */
+    /* the demo credentials (docs/dialects.md's example) */
     name = "王伟";
     assert_true(idcs_dynamic_password("demo", 4, "demo-apikey", 11, name, strlen(name),
                                       "110105198503150035", 18, "1795346292", 10, out));
