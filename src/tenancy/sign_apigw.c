@@ -7,6 +7,8 @@
  */
 #include "tenancy/sign_apigw.h"
 
+#include "common/secbuf.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -25,45 +27,6 @@ bool apigw_alg_from_name(const char *name, apigw_alg *out)
         return true;
     }
     return false;
-}
-
-/* A growing byte buffer. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-    bool failed;
-} buf;
-
-static void put(buf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *grown = malloc(cap);
-        if (grown == NULL) {
-            b->failed = true;
-            return;
-        }
-        if (b->p != NULL) {
-            memcpy(grown, b->p, b->len);
-            OPENSSL_cleanse(b->p, b->cap);
-            free(b->p);
-        }
-        b->p = grown;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void puts_(buf *b, const char *s)
-{
-    if (s != NULL)
-        put(b, s, strlen(s));
 }
 
 /* Byte order of two (pointer, length) strings; a prefix sorts first. */
@@ -114,39 +77,31 @@ bool apigw_string_to_sign(const char *method, const char *accept, const char *co
         qsort(ps, n_params, sizeof *ps, param_cmp);
     }
 
-    buf b = {0};
+    secbuf b = {0};
     const char *lines[5] = {method, accept, content_md5, content_type, date};
     for (size_t i = 0; i < 5; i++) {
-        puts_(&b, lines[i]);
-        put(&b, "\n", 1);
+        secbuf_str(&b, lines[i]);
+        secbuf_add(&b, "\n", 1);
     }
     for (size_t i = 0; i < n_headers; i++) {
-        puts_(&b, hs[i].name);
-        put(&b, ":", 1);
-        puts_(&b, hs[i].value);
-        put(&b, "\n", 1);
+        secbuf_str(&b, hs[i].name);
+        secbuf_add(&b, ":", 1);
+        secbuf_str(&b, hs[i].value);
+        secbuf_add(&b, "\n", 1);
     }
-    puts_(&b, path);
+    secbuf_str(&b, path);
     for (size_t i = 0; i < n_params; i++) {
-        put(&b, i == 0 ? "?" : "&", 1);
-        put(&b, ps[i].name, ps[i].name_len);
+        secbuf_add(&b, i == 0 ? "?" : "&", 1);
+        secbuf_add(&b, ps[i].name, ps[i].name_len);
         if (ps[i].value_len > 0) {
-            put(&b, "=", 1);
-            put(&b, ps[i].value, ps[i].value_len);
+            secbuf_add(&b, "=", 1);
+            secbuf_add(&b, ps[i].value, ps[i].value_len);
         }
     }
     free(hs);
     free(ps);
-    if (b.failed || b.p == NULL) {
-        if (b.p != NULL) {
-            OPENSSL_cleanse(b.p, b.cap);
-            free(b.p);
-        }
-        return false;
-    }
-    *out = b.p;
-    *out_len = b.len;
-    return true;
+    *out = secbuf_take(&b, out_len);
+    return *out != NULL;
 }
 
 bool apigw_sign(apigw_alg alg, const char *secret, size_t secret_len, const char *sts,

@@ -14,67 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/secbuf.h"
 #include "crypto/server_key.h"
-
-/* ------------------------------------------------------------ builder */
-
-/* A growing NUL-terminated string; on allocation failure `failed` sticks
- * and the contents are dropped (zeroed). */
-typedef struct {
-    char *p;
-    size_t len;
-    size_t cap;
-    bool failed;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *q = malloc(cap);
-        if (q == NULL) {
-            if (b->p != NULL) {
-                OPENSSL_cleanse(b->p, b->len);
-                free(b->p);
-            }
-            b->p = NULL;
-            b->failed = true;
-            return;
-        }
-        if (b->p != NULL) {
-            memcpy(q, b->p, b->len);
-            OPENSSL_cleanse(b->p, b->len);
-            free(b->p);
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
-static char *sb_take(sbuf *b, size_t *len)
-{
-    if (b->failed)
-        return NULL;
-    if (b->p == NULL)
-        sb_add(b, "", 0);
-    if (b->failed)
-        return NULL;
-    if (len != NULL)
-        *len = b->len;
-    return b->p;
-}
 
 /* ---------------------------------------------------------- parsing */
 
@@ -299,16 +240,16 @@ char *tc3_canonical_request(const char *method, const char *uri, const char *que
                             size_t query_len, const tc3_header *headers, size_t n_headers,
                             const char payload_hash[65], size_t *len)
 {
-    sbuf b = {0};
-    sb_str(&b, method);
-    sb_add(&b, "\n", 1);
-    sb_str(&b, uri);
-    sb_add(&b, "\n", 1);
-    sb_add(&b, query, query_len);
-    sb_add(&b, "\n", 1);
+    secbuf b = {0};
+    secbuf_str(&b, method);
+    secbuf_add(&b, "\n", 1);
+    secbuf_str(&b, uri);
+    secbuf_add(&b, "\n", 1);
+    secbuf_add(&b, query, query_len);
+    secbuf_add(&b, "\n", 1);
     for (size_t i = 0; i < n_headers; i++) {
-        sb_str(&b, headers[i].name);
-        sb_add(&b, ":", 1);
+        secbuf_str(&b, headers[i].name);
+        secbuf_add(&b, ":", 1);
         const char *v = headers[i].value;
         size_t vn = headers[i].value_len;
         while (vn > 0 && is_space(*v)) {
@@ -319,19 +260,19 @@ char *tc3_canonical_request(const char *method, const char *uri, const char *que
             vn--;
         for (size_t k = 0; k < vn; k++) {
             char c = lower(v[k]);
-            sb_add(&b, &c, 1);
+            secbuf_add(&b, &c, 1);
         }
-        sb_add(&b, "\n", 1);
+        secbuf_add(&b, "\n", 1);
     }
-    sb_add(&b, "\n", 1);
+    secbuf_add(&b, "\n", 1);
     for (size_t i = 0; i < n_headers; i++) {
         if (i > 0)
-            sb_add(&b, ";", 1);
-        sb_str(&b, headers[i].name);
+            secbuf_add(&b, ";", 1);
+        secbuf_str(&b, headers[i].name);
     }
-    sb_add(&b, "\n", 1);
-    sb_add(&b, payload_hash, 64);
-    return sb_take(&b, len);
+    secbuf_add(&b, "\n", 1);
+    secbuf_add(&b, payload_hash, 64);
+    return secbuf_take(&b, len);
 }
 
 char *tc3_string_to_sign(const char *timestamp, const char *date, const char *service,
@@ -339,16 +280,16 @@ char *tc3_string_to_sign(const char *timestamp, const char *date, const char *se
 {
     char hash[65];
     tc3_sha256_hex(canonical, canonical_len, hash);
-    sbuf b = {0};
-    sb_str(&b, TC3_ALGORITHM "\n");
-    sb_str(&b, timestamp);
-    sb_add(&b, "\n", 1);
-    sb_str(&b, date);
-    sb_add(&b, "/", 1);
-    sb_str(&b, service);
-    sb_str(&b, "/tc3_request\n");
-    sb_add(&b, hash, 64);
-    return sb_take(&b, len);
+    secbuf b = {0};
+    secbuf_str(&b, TC3_ALGORITHM "\n");
+    secbuf_str(&b, timestamp);
+    secbuf_add(&b, "\n", 1);
+    secbuf_str(&b, date);
+    secbuf_add(&b, "/", 1);
+    secbuf_str(&b, service);
+    secbuf_str(&b, "/tc3_request\n");
+    secbuf_add(&b, hash, 64);
+    return secbuf_take(&b, len);
 }
 
 static bool hmac256(const void *key, size_t key_len, const void *msg, size_t msg_len,
@@ -414,20 +355,20 @@ char *tc1_string_to_sign(const char *method, const char *host, const char *path,
         if (strcmp(params[i].name, "Signature") != 0)
             order[m++] = &params[i];
     qsort(order, m, sizeof *order, by_name);
-    sbuf b = {0};
-    sb_str(&b, method);
-    sb_str(&b, host);
-    sb_str(&b, path);
-    sb_add(&b, "?", 1);
+    secbuf b = {0};
+    secbuf_str(&b, method);
+    secbuf_str(&b, host);
+    secbuf_str(&b, path);
+    secbuf_add(&b, "?", 1);
     for (size_t i = 0; i < m; i++) {
         if (i > 0)
-            sb_add(&b, "&", 1);
-        sb_str(&b, order[i]->name);
-        sb_add(&b, "=", 1);
-        sb_add(&b, order[i]->value, order[i]->value_len);
+            secbuf_add(&b, "&", 1);
+        secbuf_str(&b, order[i]->name);
+        secbuf_add(&b, "=", 1);
+        secbuf_add(&b, order[i]->value, order[i]->value_len);
     }
     free(order);
-    return sb_take(&b, len);
+    return secbuf_take(&b, len);
 }
 
 bool tc1_sign_base64(tc1_method m, const char *secret_key, size_t key_len,
