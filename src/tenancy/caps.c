@@ -8,7 +8,7 @@
  *
  * The counters live in memory, keyed by a keyed hash of (product, kind,
  * value) — never the value itself — and start again at China midnight and
- * when the server restarts (documented in docs/tenancy.md): a cap is a
+ * when the server restarts (documented in docs/dialects.md): a cap is a
  * brake on abuse, not a bill; the audit log is the record.
  *
  * Must never: keep a raw ID number or name, or grow without bound (a full
