@@ -19,7 +19,7 @@
 import test, { after, before, beforeEach, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -326,7 +326,7 @@ describe('dialect B on a demo server with the seed\'s person', () => {
     // a recorded request: replayed once fine, then every tampering refused
     const rec = await recordSigned('demo-app-key', 'demo-app-secret', data);
     assert.equal(rec.headers['x-ca-signature-headers'], 'x-ca-key,x-ca-nonce,x-ca-stage,x-ca-timestamp');
-    const fresh = () => ({ ...rec.headers, 'x-ca-nonce': crypto.randomUUID() });
+    const fresh = () => ({ ...rec.headers, 'x-ca-nonce': randomUUID() });
     const resign = (h, params = data, alg = 'sha256') => ({
       ...h, 'x-ca-signature': sign(alg, 'demo-app-secret', stringToSign('POST', h, PATH, params)),
     });
@@ -381,7 +381,7 @@ describe('dialect B on a demo server with the seed\'s person', () => {
     r = await raw(s, { headers: resign(sha1, data, 'sha1'), body: rec.body });
     assert.equal(r.status, 200, r.headers.get('x-ca-error-message'));
     assert.equal(r.json.respCode, '0000');
-    assertGateway(await raw(s, { headers: resign({ ...sha1, 'x-ca-nonce': crypto.randomUUID() }, data, 'sha256'), body: rec.body }),
+    assertGateway(await raw(s, { headers: resign({ ...sha1, 'x-ca-nonce': randomUUID() }, data, 'sha256'), body: rec.body }),
       400, 'A400IS', /^Invalid Signature/);
     assertGateway(await raw(s, { headers: resign({ ...fresh(), 'x-ca-signature-method': 'HmacMD5' }), body: rec.body }),
       400, 'A400US', 'Invalid Signature Method');
