@@ -1,0 +1,53 @@
+/*
+ * ocr.h — text lines from an image with PP-OCRv4 (det + cls + rec, ONNX):
+ * DB detection (probability map → threshold → contours → minimum-area
+ * boxes → unclip), direction classification (a line upside down is turned),
+ * recognition batched by width with CTC greedy decoding over
+ * ppocr_keys_v1.txt.
+ *
+ * Thread-safety: one vx_ocr is shared by all workers; vx_ocr_read may run
+ * on many threads at once. Ownership: vx_ocr_result is owned by the
+ * caller (vx_ocr_result_free).
+ */
+#ifndef SHIMING_VISION_OCR_H
+#define SHIMING_VISION_OCR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vision/image.h"
+#include "vision/runtime.h"
+
+typedef struct vx_ocr vx_ocr;
+
+typedef struct {
+    const char *det_model;     /* ch_PP-OCRv4_det_infer.onnx */
+    const char *rec_model;     /* ch_PP-OCRv4_rec_infer.onnx */
+    const char *cls_model;     /* ch_ppocr_mobile_v2.0_cls_infer.onnx */
+    const char *keys;          /* ppocr_keys_v1.txt */
+} vx_ocr_models;
+
+vx_ocr *vx_ocr_open(vx_runtime *rt, const vx_ocr_models *m, char *err, size_t errlen);
+void vx_ocr_close(vx_ocr *o);
+
+typedef struct {
+    float x, y;
+} vx_point;
+
+typedef struct {
+    char *text;          /* UTF-8, malloc'ed */
+    float confidence;    /* mean of the characters' probabilities, 0..1 */
+    vx_point quad[4];    /* in the input image: top-left, top-right, bottom-right, bottom-left
+                            as read (after the direction fix) */
+    bool rotated;        /* the classifier turned it 180° */
+} vx_line;
+
+typedef struct {
+    vx_line *lines;      /* reading order: top to bottom, then left to right */
+    size_t n;
+} vx_ocr_result;
+
+bool vx_ocr_read(vx_ocr *o, const vx_image *img, vx_ocr_result *out, char *err, size_t errlen);
+void vx_ocr_result_free(vx_ocr_result *r);
+
+#endif
