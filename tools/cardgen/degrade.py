@@ -112,10 +112,13 @@ def photograph(card, rng, desk, angle_deg, tilt=0.08, fill=(0.66, 0.88)):
     # Uneven light: a linear gradient over the whole photo.
     gx = rng.uniform(-0.12, 0.12)
     gy = rng.uniform(-0.12, 0.12)
-    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-    gain = 1.0 + gx * (xx / W - 0.5) * 2 + gy * (yy / H - 0.5) * 2
-    arr = np.asarray(out).astype(np.float32) * gain[..., None]
-    out = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+    xx = np.linspace(-1.0, 1.0, W, dtype=np.float32)[None, :]
+    yy = np.linspace(-1.0, 1.0, H, dtype=np.float32)[:, None]
+    gain = 1.0 + gx * xx + gy * yy
+    arr = np.asarray(out).astype(np.float32)
+    arr *= gain[..., None]
+    np.clip(arr, 0, 255, out=arr)
+    out = Image.fromarray(arr.astype(np.uint8), "RGB")
     info = {"angle": round(angle_deg, 2), "foreshortening": round(fore, 3),
             "skew": round(side, 3), "card_fraction": round(frac, 3)}
     return out, [(round(x, 1), round(y, 1)) for x, y in pts], info
@@ -134,12 +137,34 @@ def exposure(im, gain, offset=0.0, gamma=1.0):
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
 
 
+_NOISE = 1408
+_noise_field = None
+
+
+def _field():
+    """One fixed field of unit Gaussian noise (luma + chroma), made once per
+    process from a constant seed; images take a random window of it, which
+    is much faster than drawing fresh samples for every pixel."""
+    global _noise_field
+    if _noise_field is None:
+        nrng = np.random.default_rng(20240611)
+        luma = nrng.standard_normal((_NOISE, _NOISE, 1), dtype=np.float32)
+        chroma = nrng.standard_normal((_NOISE, _NOISE, 3), dtype=np.float32) * 0.4
+        _noise_field = luma + chroma
+    return _noise_field
+
+
 def noise(im, rng, sigma):
-    nrng = np.random.default_rng(rng.randrange(1 << 32))
     arr = np.asarray(im).astype(np.float32)
-    arr += nrng.normal(0, sigma, arr.shape[:2] + (1,)).astype(np.float32)
-    arr += nrng.normal(0, sigma * 0.4, arr.shape).astype(np.float32)
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+    h, w = arr.shape[:2]
+    f = _field()
+    if h > _NOISE or w > _NOISE:
+        f = np.tile(f, (h // _NOISE + 1, w // _NOISE + 1, 1))
+    y0 = rng.randrange(f.shape[0] - h + 1)
+    x0 = rng.randrange(f.shape[1] - w + 1)
+    arr += f[y0:y0 + h, x0:x0 + w] * sigma
+    np.clip(arr, 0, 255, out=arr)
+    return Image.fromarray(arr.astype(np.uint8), "RGB")
 
 
 def encode(im, fmt, quality=90):

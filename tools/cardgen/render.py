@@ -424,5 +424,5 @@ def desk_texture(rng, w, h):
         lowres = nrng.normal(0, 1, (h // 8 + 2, w // 8 + 2)).astype(np.float32)
         blot = np.asarray(Image.fromarray(lowres).resize((w, h), Image.BICUBIC))
         arr = base * (1.0 + blot[..., None] * 0.05)
-    arr = arr + nrng.normal(0, 3.0, (h, w, 1)).astype(np.float32)
+    arr = arr + nrng.standard_normal((h, w, 1), dtype=np.float32) * 3.0
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB"), kind
