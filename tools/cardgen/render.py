@@ -334,8 +334,8 @@ def render_driving_licence(p, fonts, scale, face=None):
     text_at(d, fonts, s, 44.0, 12.0, "Driving License of the People's Republic of China",
             "sans", SIZE_6 * 0.8, INK, anchor="ms")
     rows = [("证号", p["id_number"]), ("姓名 Name", p["name"]),
-            ("性别 Sex", p["sex"] + "    国籍 Nationality  中国"),
-            ("住址 Address", p["address"][:16]),
+            ("性别 Sex", p["sex"] + "   国籍 中国"),
+            ("住址 Address", p["address"][:11]),
             ("出生日期 Date of Birth", "%s-%s-%s" % (p["birth"][:4], p["birth"][4:6], p["birth"][6:])),
             ("初次领证日期 Issue Date", "%s-%s-%s" % (p["valid_from"][:4], p["valid_from"][4:6],
                                                     p["valid_from"][6:])),
