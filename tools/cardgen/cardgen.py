@@ -36,6 +36,7 @@ import json
 import random
 import shutil
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import degrade  # noqa: E402
 import identity  # noqa: E402
