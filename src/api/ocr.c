@@ -193,6 +193,7 @@ typedef struct {
     call_answer ans;
     char id18[19];              /* the number read, normalised (for the record) */
     char name[256];             /* the name read (for the record) */
+    int idem_slot;              /* call_idem_claim's, -1 = none */
 } ocr_job;
 
 static double ms_since(const struct timespec *t0)
@@ -259,6 +260,7 @@ static void job_end(ocr_job *j)
     http_request *req = j->req;
     if (req->metered && j->t != NULL)
         tenancy_admit_done(j->t, req->app_id);
+    call_idem_release(j->idem_slot);
     job_free(j);
     request_resume(req); /* last: req may be gone as soon as it returns */
 }
@@ -414,8 +416,38 @@ static void job_run(void *arg)
         job_subject(j, &rec);
     rec.client_ip = req->remote;
     rec.latency_ms = ms_since(&req->start);
+    /* A 5xx is not an answer to keep: a retry must be able to succeed. */
+    if (j->spec.idem_key != NULL && j->ans.status < 500) {
+        rec.idem_key = j->spec.idem_key;
+        rec.http_status = (int)j->ans.status;
+        rec.body = j->ans.body;
+        rec.body_len = j->ans.len;
+    }
     if (!tenancy_record_async(j->t, &rec, job_recorded, j))
         job_recorded(j, TN_RECORD_FAILED); /* not queued: nothing recorded */
+}
+
+/* Answer a stored idempotent answer, if (app, product, key) has one.
+ * true when the request has been answered (replayed, or refused). */
+static bool replayed(http_request *req, tenancy *t, const ocr_call_spec *spec)
+{
+    int status = 0;
+    char *stored = NULL;
+    size_t len = 0;
+    tn_status st =
+        tenancy_idem_get(t, req->app_id, spec->product, spec->idem_key, &status, &stored, &len);
+    if (st == TN_ERR_NOT_FOUND)
+        return false;
+    if (st != TN_OK || stored == NULL || status < 100 || status > 599) {
+        free(stored);
+        spec->refuse(spec->ctx, req, CALL_UNAVAILABLE, 1.0);
+        return true;
+    }
+    request_set_verdict(req, "replayed");
+    reply_bytes_with(req, (unsigned)status, JSON_UTF8, stored, len, "Idempotent-Replay", "true");
+    OPENSSL_cleanse(stored, len);
+    free(stored);
+    return true;
 }
 
 /* A rough wait: the jobs ahead of this one, a second each, over the workers. */
@@ -438,18 +470,32 @@ void ocr_call_run(http_request *req, const ocr_call_spec *spec_in)
         answer_now(req, &spec, &r);
         goto done;
     }
+    tenancy *t = api_context_tenancy(ctx);
+    int slot = -1;
+    if (t != NULL && spec.idem_key != NULL) {
+        /* A repeat waiting here for its first call blocks this HTTP thread
+         * (at most 10 s), as in api/call.c. */
+        slot = call_idem_claim(req->app_id, spec.product, spec.idem_key);
+        if (replayed(req, t, &spec)) {
+            call_idem_release(slot);
+            goto done;
+        }
+    }
     if (req->free_only) {
+        call_idem_release(slot);
         spec.refuse(spec.ctx, req, CALL_QUOTA_EXHAUSTED, 0);
         goto done;
     }
     ocr_job *j = calloc(1, sizeof *j);
     if (j == NULL) {
+        call_idem_release(slot);
         spec.refuse(spec.ctx, req, CALL_INTERNAL, 0);
         goto done;
     }
+    j->idem_slot = slot;
     j->req = req;
     j->ctx = ctx;
-    j->t = api_context_tenancy(ctx);
+    j->t = t;
     j->spec = spec;
     /* Deferred before it is queued: the job may finish at once. */
     request_defer(req);
@@ -784,8 +830,32 @@ out:
     return rc;
 }
 
+/* The Idempotency-Key header: 1 to 128 printable ASCII characters, or
+ * absent. 0, or -1 after having replied. */
+static int idempotency_key(http_request *req, const char **out)
+{
+    *out = NULL;
+    const char *k = request_header(req, "Idempotency-Key");
+    if (k == NULL)
+        return 0;
+    size_t n = strlen(k);
+    bool ok = n >= 1 && n <= 128;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = k[i] >= 0x20 && k[i] <= 0x7e;
+    if (!ok) {
+        reply_error(req, 400, "invalid_field",
+                    "header 'Idempotency-Key' must be 1 to 128 printable ASCII characters");
+        return -1;
+    }
+    *out = k;
+    return 0;
+}
+
 void api_ocr_idcard(http_request *req)
 {
+    const char *idem = NULL;
+    if (idempotency_key(req, &idem) != 0)
+        return;
     native_ocr *n = calloc(1, sizeof *n);
     if (n == NULL) {
         reply_error(req, 500, "internal", "out of memory");
@@ -795,6 +865,7 @@ void api_ocr_idcard(http_request *req)
         .product = NATIVE_PRODUCT,
         .dialect = "native",
         .want = VX_SIDE_UNKNOWN,
+        .idem_key = idem,
         .render = render_native,
         .refuse = refuse_native,
         .release = release_native,

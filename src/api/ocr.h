@@ -8,8 +8,11 @@
  *
  * What ocr_call_run does, in order:
  *   1. [vision] enabled = false → render(OCR_DISABLED), answered at once;
- *   2. req->free_only (no units left) → refuse(CALL_QUOTA_EXHAUSTED): a
- *      read is the only charged answer, so nothing is run;
+ *   2. idempotency (spec->idem_key, tenancy on): a stored answer of (app,
+ *      product, key) is replayed (Idempotent-Replay: true) without a new
+ *      charge; a repeat arriving while its first call runs waits for it;
+ *      then req->free_only (no units left) → refuse(CALL_QUOTA_EXHAUSTED):
+ *      a read is the only charged answer, so nothing is run;
  *   3. the reply is deferred and a job is queued on the worker pool
  *      (vision/jobs.h); a full queue → render(OCR_BUSY) with
  *      result->retry_after_s, at once;
@@ -22,7 +25,8 @@
  *      OCR_OK, the product charging SM_VERDICT_MATCH, which stands for "a
  *      card was read" in the OCR products) and the answer is sent once the
  *      record is committed; a record refused for want of quota or that
- *      failed goes to spec->refuse.
+ *      failed goes to spec->refuse. Answers under 500 are kept with the
+ *      record for the idempotency key.
  * Input errors the front can see itself (bad base64, missing fields) are
  * answered by the front before this, uncharged and unrecorded.
  *
@@ -84,6 +88,8 @@ typedef struct {
     unsigned char *image;       /* the image's bytes (malloc'ed, taken), or NULL … */
     size_t image_len;
     char *url;                  /* … its URL (malloc'ed, taken) */
+    const char *idem_key;       /* client's Idempotency-Key, or NULL; borrowed (a header of
+                                   req: valid until the reply is sent) */
     /* Fill `out` for the result (`charged`: the call uses a unit). 0, or
      * -1 when out of memory (the call then ends in refuse(CALL_INTERNAL)). */
     int (*render)(void *ctx, http_request *req, const ocr_result *r, bool charged,
