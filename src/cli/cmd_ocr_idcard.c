@@ -114,7 +114,7 @@ static void print_json(const char *path, const vx_idcard_result *r, double ms)
         r->fields[VX_F_ID_NUMBER].present ? json_string(id != NULL ? id : "ok") : json_null(),
         "period", has_period ? json_string(period != NULL ? period : "ok") : json_null(),
         "timing_ms", (double)(long)(ms * 10.0 + 0.5) / 10.0);
-    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    char *text = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(8)) : NULL;
     if (text != NULL) {
         printf("%s\n", text);
         OPENSSL_cleanse(text, strlen(text));
