@@ -63,7 +63,7 @@ static const struct {
                          "the image URL must be an http or https URL of at most 1024 bytes"},
     [OCR_FETCH_FORBIDDEN] = {"fetch_forbidden", 422,
                              "the image URL points to an address this server may not fetch from "
-                             "(loopback, private, link-local, …)"},
+                             "(loopback, private, link-local, ...)"},
     [OCR_FETCH_TIMEOUT] = {"fetch_timeout", 504, "the image URL did not answer in time"},
     [OCR_FETCH_FAILED] = {"fetch_failed", 502, "the image could not be downloaded from its URL"},
     [OCR_FAILED] = {"ocr_failed", 500, "the card could not be read (internal error)"},
