@@ -114,6 +114,16 @@ static void idem_release(int slot)
     pthread_mutex_unlock(&idem_lock);
 }
 
+int call_idem_claim(int64_t app_id, const char *product, const char *key)
+{
+    return idem_claim(app_id, product, key);
+}
+
+void call_idem_release(int slot)
+{
+    idem_release(slot);
+}
+
 /* Answer a stored idempotent answer, if (app, product, key) has one.
  * true when the request has been answered (replayed, or refused). */
 static bool replayed(http_request *req, tenancy *t, const call_spec *spec)

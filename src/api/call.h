@@ -109,4 +109,12 @@ void call_run(http_request *req, const call_spec *spec);
  * days, into out[24]. */
 void call_retry_after_text(double seconds, char out[24]);
 
+/* Idempotent calls for fronts that run their call elsewhere (api/ocr.h):
+ * claim (app, product, key) while the call runs — waiting, at most 10 s,
+ * for a call holding the same claim — and release it once the call is
+ * recorded or abandoned. The slot to release, or -1 (none taken; the
+ * store still keeps only the first answer). Thread-safe. */
+int call_idem_claim(int64_t app_id, const char *product, const char *key);
+void call_idem_release(int slot);
+
 #endif

@@ -25,6 +25,9 @@
 #include "http/accesslog.h"
 #include "http/metrics.h"
 
+/* Dialect E's configurable path (routes_set_dialect_e_path). */
+static char dialect_e_path[CONFIG_URLPATH_MAX] = "/pyi/76/194";
+
 static const route table[] = {
     /* method  path                   handler             name              access      product  dialect */
     {"GET",  "/healthz",            api_health,         "healthz",        ROUTE_PUBLIC, NULL, NULL},
@@ -35,6 +38,7 @@ static const route table[] = {
     {"POST", "/v1/validity/check",  api_validity_check, "validity_check", ROUTE_APP,    NULL, NULL},
     {"POST", "/v1/verify/id2",      api_verify_id2,     "verify_id2",     ROUTE_APP,    "id2", NULL},
     {"POST", "/v1/verify/id4",      api_verify_id4,     "verify_id4",     ROUTE_APP,    "id4", NULL},
+    {"POST", "/v1/ocr/idcard",      api_ocr_idcard,     "ocr_idcard",     ROUTE_APP,    "ocr_idcard", NULL},
     /* The admin API checks its own token (api/admin.c), not an app's key. */
     /* Vendor dialects (dialects/dialects.h): every method reaches the
      * handler, which answers in the vendor's format. */
@@ -43,6 +47,8 @@ static const route table[] = {
     {"*", "/idenAuthentication",                dialect_iden_auth,         "iden_auth",         ROUTE_DIALECT, "iden_auth", "iden_auth"},
     {"*", "/idcard/idcardstatus/Submit.json",   dialect_idcardstatus_json, "idcardstatus_json", ROUTE_DIALECT, "idcardstatus", "idcardstatus"},
     {"*", "/idcard/idcardstatus/Submit.xml",    dialect_idcardstatus_xml,  "idcardstatus_xml",  ROUTE_DIALECT, "idcardstatus", "idcardstatus"},
+    /* E: the path is the operator's ([dialect_e] path). */
+    {"*", dialect_e_path,                       dialect_pyi_ocr,           "pyi_ocr",           ROUTE_DIALECT, "pyi_ocr", "pyi_ocr"},
     {"GET",   "/admin/v1/apps",                    api_admin_apps_list,    "admin_apps_list",   ROUTE_PUBLIC, NULL, NULL},
     {"POST",  "/admin/v1/apps",                    api_admin_app_create,   "admin_app_create",  ROUTE_PUBLIC, NULL, NULL},
     {"GET",   "/admin/v1/apps/{name}",             api_admin_app_get,      "admin_app_get",     ROUTE_PUBLIC, NULL, NULL},
@@ -61,6 +67,29 @@ const route *routes_table(size_t *count)
 {
     *count = N_ROUTES;
     return table;
+}
+
+static bool path_matches(const char *pattern, const char *path);
+
+bool routes_set_dialect_e_path(const char *path, char *err, size_t errlen)
+{
+    size_t len = path != NULL ? strlen(path) : 0;
+    if (len < 2 || len >= sizeof dialect_e_path || path[0] != '/' ||
+        strchr(path, '{') != NULL) {
+        snprintf(err, errlen, "[dialect_e] path must be an absolute path such as /pyi/76/194");
+        return false;
+    }
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        if (table[i].path == dialect_e_path)
+            continue;
+        if (path_matches(table[i].path, path)) {
+            snprintf(err, errlen, "[dialect_e] path %s is already the route %s", path,
+                     table[i].name);
+            return false;
+        }
+    }
+    memcpy(dialect_e_path, path, len + 1);
+    return true;
 }
 
 /* `pattern` is a table path: literal bytes, except that a "{param}"

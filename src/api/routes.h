@@ -32,8 +32,11 @@
 #include "crypto/server_key.h"
 #include "http/request.h"
 #include "http/server.h"
+#include "net/fetch.h"
 #include "registry/registry.h"
 #include "tenancy/tenancy.h"
+#include "vision/jobs.h"
+#include "vision/ocr.h"
 
 /* Who may call a route. */
 typedef enum {
@@ -76,6 +79,13 @@ void routes_resolve(const char *method, const char *path, http_route *out);
  * OpenAPI consistency test. */
 const route *routes_table(size_t *count);
 
+/* Dialect E's path is the operator's ([dialect_e] path, default
+ * /pyi/76/194): its table entry reads it from here. Set it once, before
+ * the server starts (not thread-safe with routing). false, the path kept,
+ * when it is not an absolute path of at most CONFIG_URLPATH_MAX - 1 bytes
+ * or when another route already answers at it (err says which). */
+bool routes_set_dialect_e_path(const char *path, char *err, size_t errlen);
+
 /* ------------------------------------------------------------ context */
 
 /*
@@ -103,6 +113,13 @@ typedef struct {
     struct envelope_keys *envelope; /* dialect A's field-encryption key pairs
                                        (crypto/envelope.h); borrowed, set by serve;
                                        NULL = encrypted requests are refused */
+    /* ID-card OCR (api/ocr.h), set by serve before start; zero = disabled. */
+    bool ocr_enabled;               /* [vision] enabled */
+    vx_ocr *ocr;                    /* borrowed; NULL = the models could not be loaded */
+    vx_jobs *jobs;                  /* borrowed: the inference worker pool */
+    unsigned ocr_workers;           /* its size, for Retry-After estimates */
+    fetch_options fetch;            /* image URLs; fetch.allow_cidrs points at fetch_allow */
+    char fetch_allow[CONFIG_PATH_MAX];
 } api_context;
 
 /* `reg` (may be NULL) becomes the context's; when it is NULL and `opt` is
@@ -136,6 +153,7 @@ void api_name_check(http_request *req);      /* POST /v1/name/check */
 void api_validity_check(http_request *req);  /* POST /v1/validity/check */
 void api_verify_id2(http_request *req);      /* POST /v1/verify/id2 */
 void api_verify_id4(http_request *req);      /* POST /v1/verify/id4 */
+void api_ocr_idcard(http_request *req);      /* POST /v1/ocr/idcard (api/ocr.h) */
 
 /* The OpenAPI 3.0.3 description of this API (src/api/openapi.json), embedded
  * at build time by tools/embed.py: UTF-8 JSON, NUL-terminated, `_len` bytes

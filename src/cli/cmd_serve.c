@@ -3,9 +3,10 @@
  * open the registry (filling it with the demo identities under --demo when
  * it is empty) and the tenancy store (apps, keys, quotas, audit; under
  * --demo also the demo app with its fixed credentials), make sure the admin
- * token file exists, start the HTTP server, wait for SIGTERM/SIGINT, drain,
- * close the registry and the tenancy store (committing what is queued) and
- * exit.
+ * token file exists, load the OCR models and start the inference worker
+ * pool ([vision]), start the HTTP server, wait for SIGTERM/SIGINT, drain,
+ * stop the workers, close the models, the registry and the tenancy store
+ * (committing what is queued) and exit.
  *
  * Exit status: 0 after a signal-initiated shutdown (requests drained or
  * not), 1 when the server cannot start (address in use, bad TLS files, an
@@ -14,6 +15,9 @@
  * --demo-allow-remote). A registry that exists but stays locked by another
  * process for the whole busy timeout at start is not fatal: the server
  * starts, answers registry_unavailable (503) and opens it as soon as it can.
+ * OCR models that cannot be loaded are not fatal either: the server starts,
+ * logs why (event "ocr_unavailable"), and the OCR routes answer 503
+ * ocr_unavailable (dialect E: 10021).
  * Must never: call exit(), let an MHD thread receive SIGTERM/SIGINT (they
  * are blocked before any thread starts and taken with sigwait here), log a
  * secret (the demo credentials and the admin token included), or create
@@ -42,6 +46,10 @@
 #include "http/server.h"
 #include "registry/registry.h"
 #include "tenancy/tenancy.h"
+#include "vision/image.h"
+#include "vision/jobs.h"
+#include "vision/ocr.h"
+#include "vision/runtime.h"
 
 #define DEMO_SEED 1
 #define DEMO_COUNT 10000
@@ -355,6 +363,94 @@ static int demo_app(tenancy *t)
     return 0;
 }
 
+/* ------------------------------------------------------------------ vision */
+
+/* Where the OCR models are. (The [vision] models_dir option replaces this
+ * at integration.) */
+static const char *vision_models_dir(const config *cfg)
+{
+    (void)cfg;
+    return "deps/models";
+}
+
+/* Intra-op threads per inference. (The [vision] intra_threads option
+ * replaces this at integration; 0 = the runtime's default, the cores.) */
+static unsigned vision_intra_threads(const config *cfg)
+{
+    (void)cfg;
+    return 0;
+}
+
+typedef struct {
+    vx_runtime *rt;
+    vx_ocr *ocr;
+    vx_jobs *jobs;
+} vision_state;
+
+/* The fetch options, the OCR models and the worker pool into ctx. Models
+ * that cannot be loaded leave ctx->ocr NULL (logged; the OCR routes answer
+ * 503). 0, or 1 after having printed why the server cannot start (the
+ * worker threads cannot be created). */
+static int open_vision(const config *cfg, api_context *ctx, vision_state *vs)
+{
+    memset(vs, 0, sizeof *vs);
+    snprintf(ctx->fetch_allow, sizeof ctx->fetch_allow, "%s", cfg->fetch_allow_cidrs);
+    ctx->fetch.allow_cidrs = ctx->fetch_allow;
+    ctx->fetch.max_bytes = cfg->fetch_max_bytes;
+    ctx->fetch.total_ms = cfg->fetch_timeout_ms;
+    ctx->fetch.connect_ms = cfg->fetch_timeout_ms < 3000 ? cfg->fetch_timeout_ms : 3000;
+    if (!cfg->vision_enabled) {
+        accesslog_event(json_pack("{s:s,s:s}", "event", "ocr_disabled", "message",
+                                  "[vision] enabled = false: the OCR routes answer 503"));
+        return 0;
+    }
+    vs->jobs = vx_jobs_start(cfg->vision_workers, cfg->vision_queue_max);
+    if (vs->jobs == NULL) {
+        fprintf(stderr, "shiming serve: cannot start %u OCR worker threads\n",
+                cfg->vision_workers);
+        return 1;
+    }
+    ctx->jobs = vs->jobs;
+    ctx->ocr_workers = cfg->vision_workers;
+    ctx->ocr_enabled = true;
+
+    char err[1024] = "";
+    const char *dir = vision_models_dir(cfg);
+    char det[CONFIG_PATH_MAX + 64], rec[CONFIG_PATH_MAX + 64], cls[CONFIG_PATH_MAX + 64],
+        keys[CONFIG_PATH_MAX + 64];
+    snprintf(det, sizeof det, "%s/ch_PP-OCRv4_det_infer.onnx", dir);
+    snprintf(rec, sizeof rec, "%s/ch_PP-OCRv4_rec_infer.onnx", dir);
+    snprintf(cls, sizeof cls, "%s/ch_ppocr_mobile_v2.0_cls_infer.onnx", dir);
+    snprintf(keys, sizeof keys, "%s/ppocr_keys_v1.txt", dir);
+    vx_ocr_models m = {det, rec, cls, keys};
+    vx_runtime_options ro = {vision_intra_threads(cfg)};
+    if (!vx_image_init(err, sizeof err)) {
+        /* no decoder: every image is refused; nothing to load */
+    } else if ((vs->rt = vx_runtime_open(&ro, err, sizeof err)) != NULL) {
+        vs->ocr = vx_ocr_open(vs->rt, &m, err, sizeof err);
+    }
+    ctx->ocr = vs->ocr;
+    if (vs->ocr == NULL)
+        accesslog_event(json_pack("{s:s,s:s,s:s,s:s}", "event", "ocr_unavailable", "models_dir",
+                                  dir, "message", err[0] ? err : "unknown error", "effect",
+                                  "the OCR routes answer 503 ocr_unavailable"));
+    else
+        accesslog_event(json_pack("{s:s,s:s,s:I,s:I}", "event", "ocr_ready", "models_dir", dir,
+                                  "workers", (json_int_t)cfg->vision_workers, "queue_max",
+                                  (json_int_t)cfg->vision_queue_max));
+    return 0;
+}
+
+/* After the server has stopped: every job has answered (a deferred reply
+ * keeps the server from stopping), stop drains what is left anyway. */
+static void close_vision(vision_state *vs)
+{
+    vx_jobs_stop(vs->jobs);
+    vx_ocr_close(vs->ocr);
+    vx_runtime_close(vs->rt);
+    memset(vs, 0, sizeof *vs);
+}
+
 /* ------------------------------------------------------------------- serve */
 
 int cmd_serve(int argc, char **argv)
@@ -371,6 +467,11 @@ int cmd_serve(int argc, char **argv)
         return 2;
     case CONFIG_OK:
         break;
+    }
+
+    if (!routes_set_dialect_e_path(cfg.dialect_e_path, err, sizeof err)) {
+        fprintf(stderr, "shiming serve: %s\nTry 'shiming serve --help' for the options.\n", err);
+        return 2;
     }
 
     /* The demo's credentials are published: not on a reachable address
@@ -430,6 +531,10 @@ int cmd_serve(int argc, char **argv)
     if (rc == 0)
         rc = open_envelope(&cfg, &envelope);
     sm_key_clear(&key);
+    vision_state vision;
+    memset(&vision, 0, sizeof vision);
+    if (rc == 0)
+        rc = open_vision(&cfg, &ctx, &vision);
     api_context_set_tenancy(&ctx, tn);
     ctx.admin = admin;
     ctx.envelope = envelope;
@@ -452,6 +557,7 @@ int cmd_serve(int argc, char **argv)
         rc = 1;
     }
     if (rc != 0) {
+        close_vision(&vision);
         api_context_destroy(&ctx);
         admin_free(admin);
         envelope_keys_free(envelope);
@@ -471,6 +577,7 @@ int cmd_serve(int argc, char **argv)
     /* A second signal during the drain cuts it short. Every request is done
      * (or cut off) when it returns: the registry can go. */
     http_server_shutdown(srv, &stop);
+    close_vision(&vision);
     api_context_destroy(&ctx);
     admin_free(admin);
     envelope_keys_free(envelope);

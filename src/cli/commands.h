@@ -32,5 +32,8 @@ int cmd_keys(int argc, char **argv);
 int cmd_usage(int argc, char **argv);
 /* shiming audit verify|export|purge */
 int cmd_audit(int argc, char **argv);
+/* shiming ocr idcard [--json] [--side front|back] FILE... (cmd_ocr_idcard.c; argv[0] is
+ * "idcard": `shiming ocr` dispatches to it) */
+int cmd_ocr_idcard(int argc, char **argv);
 
 #endif

@@ -22,6 +22,7 @@
 
 #include "common/errbuf.h"
 #include "crypto/envelope.h"
+#include "net/cidr.h"
 
 typedef enum {
     OPT_ADDRESS, /* IPv4 / IPv6 literal (brackets allowed, stripped) */
@@ -30,13 +31,15 @@ typedef enum {
     OPT_BYTES,   /* size_t with optional K/KiB/M/MiB/G/GiB suffix */
     OPT_SECONDS, /* unsigned seconds with optional "s" suffix */
     OPT_BOOL,    /* true/false, yes/no, on/off, 1/0 */
+    OPT_CIDRS,   /* comma-separated IPv4/IPv6 addresses or CIDRs; "" = none */
+    OPT_URLPATH, /* an absolute URL path: "/" then [A-Za-z0-9._~!$&'()*+,;=:@/-] */
 } opt_type;
 
 /* OPT_UINT: "auto" = AUTO_THREADS_PER_CPU x online CPUs. HTTP threads block
  * while a registry read or an audit commit completes, and more of them in
  * flight let the audit writer commit bigger groups: measured on 2 CPUs,
  * id2 with tenancy went from about 10k to 23k requests/s at 8 threads. */
-enum { OPT_AUTO_CPUS = 1 };
+enum { OPT_AUTO_CPUS = 1, OPT_AUTO_CORES = 2 /* "auto" = online CPUs */ };
 #define AUTO_THREADS_PER_CPU 4
 
 typedef struct {
@@ -121,6 +124,29 @@ static const config_option options[] = {
     {"server", "demo_allow_remote", "demo-allow-remote", OPT_BOOL, "false",
      "Allow --demo (fixed, published credentials) on a non-loopback address.",
      FIELD(demo_allow_remote), 0, 0, 0},
+    {"vision", "enabled", "vision-enabled", OPT_BOOL, "true",
+     "Serve ID-card OCR (/v1/ocr/idcard, dialect E). false: those routes answer 503 "
+     "ocr_disabled (dialect E: 10013) and no model is loaded.",
+     FIELD(vision_enabled), 0, 0, 0},
+    {"vision", "workers", "vision-workers", OPT_UINT, "auto",
+     "Threads that run image decoding and OCR off the HTTP threads; \"auto\" = online CPUs.",
+     FIELD(vision_workers), 1, 256, OPT_AUTO_CORES},
+    {"vision", "queue_max", "vision-queue-max", OPT_UINT, "64",
+     "OCR jobs that may wait for a worker; more get 503 ocr_busy with Retry-After.",
+     FIELD(vision_queue_max), 1, 100000, 0},
+    {"fetch", "allow_cidrs", "fetch-allow-cidrs", OPT_CIDRS, "",
+     "Image URLs: addresses or CIDRs the SSRF guard lets through although they are "
+     "loopback, private, link-local, … (comma-separated; e.g. 10.1.2.0/24).",
+     FIELD(fetch_allow_cidrs), 0, 0, 0},
+    {"fetch", "max_bytes", "fetch-max-bytes", OPT_BYTES, "4MiB",
+     "Largest image downloaded from a URL; larger ones are refused (image_too_large).",
+     FIELD(fetch_max_bytes), 1, 64ULL << 20, 0},
+    {"fetch", "timeout_ms", "fetch-timeout-ms", OPT_UINT, "10000",
+     "Longest time for downloading an image from a URL, connection included (ms).",
+     FIELD(fetch_timeout_ms), 100, 120000, 0},
+    {"dialect_e", "path", "dialect-e-path", OPT_URLPATH, "/pyi/76/194",
+     "The URL path of dialect E (seed 004's ID-card OCR API).",
+     FIELD(dialect_e_path), 0, 0, 0},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
@@ -137,6 +163,8 @@ static const char *type_name(opt_type t)
     case OPT_BYTES: return "bytes";
     case OPT_SECONDS: return "seconds";
     case OPT_BOOL: return "boolean";
+    case OPT_CIDRS: return "CIDR list";
+    case OPT_URLPATH: return "URL path";
     }
     return "?";
 }
@@ -214,10 +242,15 @@ static bool parse_value(const config_option *o, const char *text, config *c,
             *(unsigned *)(void *)field = online_cpus() * AUTO_THREADS_PER_CPU;
             return true;
         }
+        if ((o->flags & OPT_AUTO_CORES) && strcasecmp(text, "auto") == 0) {
+            unsigned cores = online_cpus();
+            *(unsigned *)(void *)field = cores > o->max ? (unsigned)o->max : cores;
+            return true;
+        }
         n = parse_digits(text, &v);
         if (n == 0 || text[n] != '\0') {
             set_err(why, whylen, "'%s' is not a whole number%s", text,
-                    (o->flags & OPT_AUTO_CPUS) ? " or \"auto\"" : "");
+                    (o->flags & (OPT_AUTO_CPUS | OPT_AUTO_CORES)) ? " or \"auto\"" : "");
             return false;
         }
         if (v < o->min || v > o->max) {
@@ -268,6 +301,40 @@ static bool parse_value(const config_option *o, const char *text, config *c,
             return false;
         }
         *(size_t *)(void *)field = (size_t)(v * mult);
+        return true;
+    }
+    case OPT_CIDRS: {
+        size_t len = strlen(text);
+        if (len >= o->size) {
+            set_err(why, whylen, "the list is too long (at most %zu bytes)", o->size - 1);
+            return false;
+        }
+        char bad[200];
+        if (!net_cidr_list_valid(text, bad, sizeof bad)) {
+            set_err(why, whylen, "%s", bad);
+            return false;
+        }
+        memcpy(field, text, len + 1);
+        return true;
+    }
+    case OPT_URLPATH: {
+        size_t len = strlen(text);
+        if (len < 2 || len >= o->size || text[0] != '/') {
+            set_err(why, whylen, "'%.60s' is not an absolute URL path such as /pyi/76/194 "
+                    "(at most %zu bytes)", text, o->size - 1);
+            return false;
+        }
+        for (size_t i = 0; i < len; i++) {
+            char ch = text[i];
+            bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9') || strchr("-._~!$&'()*+,;=:@/", ch) != NULL;
+            if (!ok || (ch == '/' && text[i + 1] == '/')) {
+                set_err(why, whylen, "'%.60s' is not a plain URL path (letters, digits, "
+                        "-._~!$&'()*+,;=:@ and single '/' only)", text);
+                return false;
+            }
+        }
+        memcpy(field, text, len + 1);
         return true;
     }
     case OPT_BOOL: {
@@ -613,6 +680,8 @@ void config_help(FILE *out)
             snprintf(def, sizeof def, "none");
         else if ((o->flags & OPT_AUTO_CPUS) && strcmp(o->def, "auto") == 0)
             snprintf(def, sizeof def, "auto, here %u", online_cpus() * AUTO_THREADS_PER_CPU);
+        else if ((o->flags & OPT_AUTO_CORES) && strcmp(o->def, "auto") == 0)
+            snprintf(def, sizeof def, "auto, here %u", online_cpus());
         else
             snprintf(def, sizeof def, "%s", o->def);
         fprintf(out, "  --%s <%s>\n      %s\n      INI: [%s] %s    default: %s\n", o->flag,

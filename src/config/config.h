@@ -24,6 +24,7 @@
 
 #define CONFIG_ADDR_MAX 64   /* bind address text, NUL included */
 #define CONFIG_PATH_MAX 1024 /* file paths, NUL included */
+#define CONFIG_URLPATH_MAX 256 /* URL paths of configurable routes, NUL included */
 
 typedef struct config {
     /* Where the settings came from: "" when no --config was given. */
@@ -57,6 +58,19 @@ typedef struct config {
     /* [envelope] dialect A's field-encryption key pairs; "" = next to key_file */
     char envelope_rsa_key_file[CONFIG_PATH_MAX];
     char envelope_sm2_key_file[CONFIG_PATH_MAX];
+
+    /* [vision] ID-card OCR (docs/ocr.md) */
+    bool vision_enabled;            /* false: the OCR routes answer 503 ocr_disabled */
+    unsigned vision_workers;        /* inference threads; default: online CPUs */
+    unsigned vision_queue_max;      /* jobs waiting at most; more get 503 + Retry-After */
+
+    /* [fetch] image URLs given by clients (net/fetch.h) */
+    char fetch_allow_cidrs[CONFIG_PATH_MAX]; /* CIDRs allowed despite the SSRF guard */
+    size_t fetch_max_bytes;
+    unsigned fetch_timeout_ms;      /* the whole download */
+
+    /* [dialect_e] seed 004's OCR API */
+    char dialect_e_path[CONFIG_URLPATH_MAX]; /* its path, default /pyi/76/194 */
 } config;
 
 typedef enum {

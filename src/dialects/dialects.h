@@ -47,4 +47,8 @@ void dialect_iden_auth(http_request *req);
 void dialect_idcardstatus_json(http_request *req);
 void dialect_idcardstatus_xml(http_request *req);
 
+/* E — seed 004: ID-card OCR, GET/POST at the configurable [dialect_e] path
+ * (default /pyi/76/194), appid + MD5 sign (pyi_ocr.c). */
+void dialect_pyi_ocr(http_request *req);
+
 #endif

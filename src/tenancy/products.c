@@ -35,6 +35,11 @@ static const product_def products[] = {
     {"iden_auth", MATCH_OR_NOT, 0, 0},
     /* seed 002 (dialect C): /idcard/idcardstatus/Submit.{json,xml} */
     {"idcardstatus", MATCH_OR_NOT | V(SM_VERDICT_NOT_FOUND), 0, 0}, /* every code 2 */
+    /* ID-card OCR (api/ocr.h): "match" stands for "a card was read"; image
+     * and download errors are invalid_image, free. Native /v1/ocr/idcard,
+     * and seed 004 (dialect E), whose 10000 is exactly a read. */
+    {"ocr_idcard", V(SM_VERDICT_MATCH), 0, 0},
+    {"pyi_ocr", V(SM_VERDICT_MATCH), 0, 0},
 };
 
 static const product_def *find(const char *product)
