@@ -286,6 +286,7 @@ typedef enum {
     SM_VERDICT_INVALID_IMAGE,     /* image unreadable or unusable */
     SM_VERDICT_NO_FACE,           /* no face found where one was needed */
     SM_VERDICT_NOT_LIVE,          /* liveness check failed */
+    SM_VERDICT_READ,              /* a document image was read (OCR); no registry involved */
     SM_VERDICT__COUNT
 } sm_verdict;
 

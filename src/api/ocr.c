@@ -386,7 +386,7 @@ static void job_run(void *arg)
     job_read(j);
 
     bool read = j->r.outcome == OCR_OK;
-    sm_verdict verdict = read ? SM_VERDICT_MATCH : SM_VERDICT_INVALID_IMAGE;
+    sm_verdict verdict = read ? SM_VERDICT_READ : SM_VERDICT_INVALID_IMAGE;
     bool charged = j->t != NULL && read && tn_product_charges(j->spec.product, verdict);
     j->r.timing_ms = ms_since(&req->start);
     request_set_verdict(req, read ? "read" : ocr_outcome_code(j->r.outcome));

@@ -22,6 +22,7 @@ static const char *const codes[] = {
     [SM_VERDICT_INVALID_IMAGE] = "invalid_image",
     [SM_VERDICT_NO_FACE] = "no_face",
     [SM_VERDICT_NOT_LIVE] = "not_live",
+    [SM_VERDICT_READ] = "read",
 };
 
 _Static_assert(sizeof codes / sizeof codes[0] == SM_VERDICT__COUNT,

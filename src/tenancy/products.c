@@ -38,8 +38,8 @@ static const product_def products[] = {
     /* ID-card OCR (api/ocr.h): "match" stands for "a card was read"; image
      * and download errors are invalid_image, free. Native /v1/ocr/idcard,
      * and seed 004 (dialect E), whose 10000 is exactly a read. */
-    {"ocr_idcard", V(SM_VERDICT_MATCH), 0, 0},
-    {"pyi_ocr", V(SM_VERDICT_MATCH), 0, 0},
+    {"ocr_idcard", V(SM_VERDICT_READ), 0, 0},
+    {"pyi_ocr", V(SM_VERDICT_READ), 0, 0},
 };
 
 static const product_def *find(const char *product)

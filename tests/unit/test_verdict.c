@@ -29,6 +29,7 @@ static const struct {
     {SM_VERDICT_INVALID_IMAGE, 7, "invalid_image"},
     {SM_VERDICT_NO_FACE, 8, "no_face"},
     {SM_VERDICT_NOT_LIVE, 9, "not_live"},
+    {SM_VERDICT_READ, 10, "read"},
 };
 #define N (sizeof table / sizeof table[0])
 
