@@ -32,5 +32,7 @@ int cmd_keys(int argc, char **argv);
 int cmd_usage(int argc, char **argv);
 /* shiming audit verify|export|purge */
 int cmd_audit(int argc, char **argv);
+/* shiming ocr lines [--json] FILE...: the text lines of images (cmd_ocr.c) */
+int cmd_ocr(int argc, char **argv);
 
 #endif

@@ -57,6 +57,10 @@ typedef struct config {
     /* [envelope] dialect A's field-encryption key pairs; "" = next to key_file */
     char envelope_rsa_key_file[CONFIG_PATH_MAX];
     char envelope_sm2_key_file[CONFIG_PATH_MAX];
+
+    /* [vision] ONNX Runtime and the OCR models (docs/vision.md) */
+    char vision_models_dir[CONFIG_PATH_MAX]; /* the PP-OCR models and dictionary */
+    unsigned vision_intra_threads;           /* inference threads; 0 = online CPUs */
 } config;
 
 typedef enum {
