@@ -12,6 +12,7 @@
  * about an ID card (that is vision/idcard.c), or print image data.
  */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,14 +116,15 @@ static void print_lines(const char *path, const vx_ocr_result *r, double ms, boo
         const vx_line *l = &r->lines[i];
         json_t *box = json_array();
         for (int k = 0; k < 4; k++)
-            json_array_append_new(box, json_pack("[ff]", (double)l->quad[k].x, (double)l->quad[k].y));
+            json_array_append_new(box, json_pack("[II]", (json_int_t)lroundf(l->quad[k].x),
+                                                 (json_int_t)lroundf(l->quad[k].y)));
         json_array_append_new(arr, json_pack("{s:s, s:f, s:o, s:b}", "text", l->text,
-                                             "confidence", (double)((int)(l->confidence * 10000 + 0.5f)) / 10000,
+                                             "confidence", (double)l->confidence,
                                              "box", box, "rotated", l->rotated));
     }
     json_object_set_new(o, "lines", arr);
     json_object_set_new(o, "timing_ms", json_integer((json_int_t)(ms + 0.5)));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(4));
     if (s)
         puts(s);
     free(s);

@@ -57,8 +57,23 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static bool init_ok;
 static char init_err[256];
 
+/* libvips (and its loaders) report through GLib's log: a truncated file
+ * would print "VIPS-WARNING" lines on stderr, which carries the server's
+ * JSON access log. Our statuses say what went wrong instead. */
+static void quiet_log(const gchar *domain, GLogLevelFlags level, const gchar *msg, gpointer data)
+{
+    (void)domain;
+    (void)level;
+    (void)msg;
+    (void)data;
+}
+
 static void init_vips(void)
 {
+    GLogLevelFlags noisy = G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO |
+                           G_LOG_LEVEL_DEBUG;
+    g_log_set_handler("VIPS", noisy, quiet_log, NULL);
+    g_log_set_handler("GLib-GObject", G_LOG_LEVEL_WARNING, quiet_log, NULL);
     if (VIPS_INIT("shiming") != 0) {
         snprintf(init_err, sizeof init_err, "libvips: %s", vips_error_buffer());
         vips_error_clear();
