@@ -171,7 +171,7 @@ int cmd_ocr(int argc, char **argv)
     char *end;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'j': json = true; break;
         case 'c': config_file = optarg; break;

@@ -16,9 +16,11 @@
  *         taller than wide is read turned 90° counter-clockwise (np.rot90).
  *   cls   48 × 192, (x/255 − 0.5)/0.5, zero padding; label 1 (180°) with
  *         score > 0.9 turns the line image 180°.
- *   rec   48 × W, lines sorted by width and batched by six, W from the
- *         widest line of the batch (at least 320), (x/255 − 0.5)/0.5, zero
- *         padding; CTC greedy decoding over [blank] + ppocr_keys_v1.txt +
+ *   rec   48 × W, lines sorted by width and batched by up to six of similar
+ *         width, W = the widest line of the batch (PaddleOCR pads to at
+ *         least 320: shiming does not, which reads the same text on the
+ *         fixtures and saves most of the work on short lines such as the
+ *         labels of an ID card), (x/255 − 0.5)/0.5, zero padding; CTC greedy decoding over [blank] + ppocr_keys_v1.txt +
  *         [" "]; confidence = mean of the kept characters' probabilities;
  *         lines under DROP_SCORE dropped.
  *
@@ -46,8 +48,8 @@
 #define CLS_W 192
 #define CLS_THRESH 0.9f         /* cls_thresh */
 #define REC_H 48                /* rec_image_shape 3,48,320 */
-#define REC_MIN_W 320
 #define REC_BATCH 6             /* rec_batch_num */
+#define REC_SIMILAR 1.5f        /* shiming: a batch's widest line at most 1.5 × its narrowest */
 #define REC_MAX_W 3200          /* shiming's cap on one line image (~66 : 1) */
 #define DROP_SCORE 0.5f         /* drop_score */
 #define CLS_BATCH 24
@@ -810,12 +812,13 @@ static bool recognise(vx_ocr *o, const line_img *lines, size_t n, rec_out *res, 
         order[i] = i;
     qsort_r(order, n, sizeof *order, cmp_width, (void *)lines);
     bool ok = true;
-    for (size_t start = 0; ok && start < n; start += REC_BATCH) {
-        size_t b = n - start < REC_BATCH ? n - start : REC_BATCH;
-        int W = REC_MIN_W;
-        for (size_t i = 0; i < b; i++)
-            if (lines[order[start + i]].w > W)
-                W = lines[order[start + i]].w;
+    for (size_t start = 0, b; ok && start < n; start += b) {
+        /* up to REC_BATCH lines, each at most REC_SIMILAR × the first's width */
+        int w0 = lines[order[start]].w;
+        for (b = 1; b < REC_BATCH && start + b < n; b++)
+            if ((float)lines[order[start + b]].w > REC_SIMILAR * (float)w0)
+                break;
+        int W = lines[order[start + b - 1]].w;
         size_t slot = (size_t)3 * REC_H * (size_t)W;
         vx_tensor in = {malloc(b * slot * sizeof(float)), {(int64_t)b, 3, REC_H, W}, 4};
         if (!in.data) {
