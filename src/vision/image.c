@@ -94,17 +94,54 @@ bool vx_image_init(char *err, size_t errlen)
     return init_ok;
 }
 
-static bool known_format(const unsigned char *p, size_t len)
+typedef enum { FMT_NONE, FMT_JPEG, FMT_PNG, FMT_WEBP, FMT_BMP } img_format;
+
+static img_format sniff(const unsigned char *p, size_t len)
 {
     if (len >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF)
-        return true; /* JPEG */
+        return FMT_JPEG;
     if (len >= 8 && !memcmp(p, "\x89PNG\r\n\x1a\n", 8))
-        return true;
+        return FMT_PNG;
     if (len >= 12 && !memcmp(p, "RIFF", 4) && !memcmp(p + 8, "WEBP", 4))
-        return true;
+        return FMT_WEBP;
     if (len >= 2 && p[0] == 'B' && p[1] == 'M')
-        return true;
-    return false;
+        return FMT_BMP;
+    return FMT_NONE;
+}
+
+/* The header only (sequential access: the pixels are read later, once),
+ * by the loader of the sniffed format: libvips never probes other loaders
+ * (ImageMagick's would otherwise be asked about every buffer). */
+static VipsImage *open_header(img_format f, const void *data, size_t len)
+{
+    VipsImage *im = NULL;
+    void *buf = (void *)data; /* the loaders take void * but do not write */
+    int rc = -1;
+    switch (f) {
+    case FMT_JPEG:
+        rc = vips_jpegload_buffer(buf, len, &im, "access", VIPS_ACCESS_SEQUENTIAL,
+                                  "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+        break;
+    case FMT_PNG:
+        rc = vips_pngload_buffer(buf, len, &im, "access", VIPS_ACCESS_SEQUENTIAL,
+                                 "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+        break;
+    case FMT_WEBP:
+        rc = vips_webpload_buffer(buf, len, &im, "access", VIPS_ACCESS_SEQUENTIAL,
+                                  "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+        break;
+    case FMT_BMP: /* libvips reads BMP through its ImageMagick module */
+        rc = vips_magickload_buffer(buf, len, &im, "access", VIPS_ACCESS_SEQUENTIAL,
+                                    "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+        break;
+    case FMT_NONE:
+        break;
+    }
+    if (rc != 0 && im) {
+        g_object_unref(im);
+        im = NULL;
+    }
+    return im;
 }
 
 typedef struct {
@@ -153,16 +190,14 @@ vx_img_status vx_image_decode(const void *data, size_t len, const vx_image_limit
 
     if (len > max_bytes)
         return VX_IMG_TOO_LARGE;
-    if (!data || !known_format(data, len))
+    img_format fmt = data ? sniff(data, len) : FMT_NONE;
+    if (fmt == FMT_NONE)
         return VX_IMG_UNSUPPORTED;
     if (!vx_image_init(NULL, 0))
         return VX_IMG_UNSUPPORTED;
 
     vx_img_status st = VX_IMG_CORRUPT;
-    /* Reads the header only. */
-    VipsImage *im = vips_image_new_from_buffer(data, len, "",
-                                               "access", VIPS_ACCESS_SEQUENTIAL,
-                                               "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+    VipsImage *im = open_header(fmt, data, len);
     if (!im)
         goto done;
     int w = vips_image_get_width(im), h = vips_image_get_height(im);
