@@ -365,20 +365,16 @@ static int demo_app(tenancy *t)
 
 /* ------------------------------------------------------------------ vision */
 
-/* Where the OCR models are. (The [vision] models_dir option replaces this
- * at integration.) */
+/* Where the OCR models are ([vision] models_dir). */
 static const char *vision_models_dir(const config *cfg)
 {
-    (void)cfg;
-    return "deps/models";
+    return cfg->vision_models_dir;
 }
 
-/* Intra-op threads per inference. (The [vision] intra_threads option
- * replaces this at integration; 0 = the runtime's default, the cores.) */
+/* Intra-op threads per inference ([vision] intra_threads; 0 = the cores). */
 static unsigned vision_intra_threads(const config *cfg)
 {
-    (void)cfg;
-    return 0;
+    return cfg->vision_intra_threads;
 }
 
 typedef struct {

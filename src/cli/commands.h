@@ -35,5 +35,7 @@ int cmd_audit(int argc, char **argv);
 /* shiming ocr idcard [--json] [--side front|back] FILE... (cmd_ocr_idcard.c; argv[0] is
  * "idcard": `shiming ocr` dispatches to it) */
 int cmd_ocr_idcard(int argc, char **argv);
+/* shiming ocr lines [--json] FILE...: the text lines of images (cmd_ocr.c) */
+int cmd_ocr(int argc, char **argv);
 
 #endif

@@ -25,6 +25,7 @@ static const struct {
     {"package", cmd_package, "quota packages: `shiming package add APP PRODUCT --total N`"},
     {"usage", cmd_usage, "used / total per package"},
     {"audit", cmd_audit, "the audit log: verify, export, purge"},
+    {"ocr", cmd_ocr, "read text in images: `shiming ocr lines|idcard [--json] FILE...`"},
     {"keys", cmd_keys, "public keys of the field encryption: `shiming keys show`"},
 };
 

@@ -147,6 +147,13 @@ static const config_option options[] = {
     {"dialect_e", "path", "dialect-e-path", OPT_URLPATH, "/pyi/76/194",
      "The URL path of dialect E (seed 004's ID-card OCR API).",
      FIELD(dialect_e_path), 0, 0, 0},
+    {"vision", "models_dir", "models-dir", OPT_PATH, "deps/models",
+     "Directory of the OCR models (ch_PP-OCRv4_det_infer.onnx, ch_PP-OCRv4_rec_infer.onnx, "
+     "ch_ppocr_mobile_v2.0_cls_infer.onnx, ppocr_keys_v1.txt), installed by scripts/setup.",
+     FIELD(vision_models_dir), 0, 0, 0},
+    {"vision", "intra_threads", "intra-threads", OPT_UINT, "0",
+     "Threads of ONNX Runtime's shared pool that one inference uses; 0 = online CPUs.",
+     FIELD(vision_intra_threads), 0, 256, 0},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])

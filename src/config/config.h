@@ -71,6 +71,9 @@ typedef struct config {
 
     /* [dialect_e] seed 004's OCR API */
     char dialect_e_path[CONFIG_URLPATH_MAX]; /* its path, default /pyi/76/194 */
+    /* [vision] ONNX Runtime and the OCR models (docs/vision.md) */
+    char vision_models_dir[CONFIG_PATH_MAX]; /* the PP-OCR models and dictionary */
+    unsigned vision_intra_threads;           /* inference threads; 0 = online CPUs */
 } config;
 
 typedef enum {
