@@ -75,6 +75,10 @@ void vx_idcard_result_clear(vx_idcard_result *r) { OPENSSL_cleanse(r, sizeof *r)
 #define OVER_EXPOSED_SHARE 0.45 /* share of clipped pixels above: over_exposure */
 #define OVER_EXPOSED_MEAN 225.0 /* or a mean luma above */
 #define DARK_MEAN 45.0         /* mean luma below: over_dark */
+/* No card placed: an image with some contrast but nothing sharp anywhere
+ * is a blurred card (blank images and sharp photos are not). */
+#define BLUR_WHOLE_MAX 40.0
+#define BLUR_WHOLE_MIN_STD 12.0
 /* A card turned by more than this from upright or upside down is warped
  * upright and read again. */
 #define REREAD_DEG 20.0
@@ -303,7 +307,7 @@ static void sample_rgb(const vx_image *img, double x, double y, uint8_t out[3])
 }
 
 typedef struct {
-    double mean, clipped, lapvar;
+    double mean, stddev, clipped, lapvar;
 } qstats;
 
 /* Luma statistics of a region: `map` gives the image point of a grid
@@ -314,7 +318,7 @@ static void region_stats(const vx_image *img, const sim *s, double scale, qstats
     memset(q, 0, sizeof *q);
     if (g == NULL)
         return;
-    double sum = 0;
+    double sum = 0, sum2 = 0;
     size_t clipped = 0, n = 0;
     for (int y = 0; y < STAT_H; y++)
         for (int x = 0; x < STAT_W; x++) {
@@ -328,6 +332,7 @@ static void region_stats(const vx_image *img, const sim *s, double scale, qstats
                 v = (luma_at(img, x0, y0) * (1 - fx) + luma_at(img, x1, y0) * fx) * (1 - fy) +
                     (luma_at(img, x0, y1) * (1 - fx) + luma_at(img, x1, y1) * fx) * fy;
                 sum += v;
+                sum2 += v * v;
                 n++;
                 if (v >= CLIP_HIGH)
                     clipped++;
@@ -351,6 +356,7 @@ static void region_stats(const vx_image *img, const sim *s, double scale, qstats
     free(g);
     q->mean = n ? sum / (double)n : 0;
     q->clipped = n ? (double)clipped / (double)n : 0;
+    q->stddev = n ? sqrt(fmax(0.0, sum2 / (double)n - q->mean * q->mean)) : 0;
     if (ln) {
         double m = ls / (double)ln;
         q->lapvar = ls2 / (double)ln - m * m;
@@ -851,7 +857,7 @@ bool vx_idcard_read(vx_ocr *o, const vx_image *img, vx_side want, vx_idcard_resu
         qstats q;
         region_stats(img, &whole, sc, &q);
         if (getenv("SHIMING_IDCARD_TRACE"))
-            fprintf(stderr, "trace whole mean %.1f clipped %.3f lapvar %.1f\n", q.mean, q.clipped, q.lapvar);
+            fprintf(stderr, "trace whole mean %.1f std %.1f clipped %.3f lapvar %.1f\n", q.mean, q.stddev, q.clipped, q.lapvar);
         out->blur_score = q.lapvar;
         out->brightness = q.mean;
         if (has_other_card_words(&r) || has_card_number(&r))
@@ -859,10 +865,8 @@ bool vx_idcard_read(vx_ocr *o, const vx_image *img, vx_side want, vx_idcard_resu
         else if (some_id_evidence(&r)) {
             vx_image_status st = quality_status(&q);
             out->status = st == VX_STATUS_NORMAL ? VX_STATUS_UNKNOWN : st;
-        } else if (q.mean < DARK_MEAN / 2)
-            out->status = VX_STATUS_OVER_DARK;
-        else if (q.clipped > 0.8)
-            out->status = VX_STATUS_OVER_EXPOSURE;
+        } else if (q.lapvar < BLUR_WHOLE_MAX && q.stddev > BLUR_WHOLE_MIN_STD)
+            out->status = VX_STATUS_BLURRED; /* detail, but nothing sharp: a blurred card */
         else
             out->status = VX_STATUS_NON_IDCARD;
         goto done;
