@@ -50,4 +50,11 @@ typedef struct {
 bool vx_ocr_read(vx_ocr *o, const vx_image *img, vx_ocr_result *out, char *err, size_t errlen);
 void vx_ocr_result_free(vx_ocr_result *r);
 
+/* vx_ocr_read with the detector's input limited to `det_limit` pixels on
+ * its longer side (0: PaddleOCR's 960). For callers that know the text's
+ * size, e.g. the ID-card reader (smaller is faster; text under ~10 px high
+ * at that scale is missed). */
+bool vx_ocr_read_limit(vx_ocr *o, const vx_image *img, int det_limit, vx_ocr_result *out,
+                       char *err, size_t errlen);
+
 #endif
