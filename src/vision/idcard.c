@@ -315,8 +315,9 @@ typedef struct {
     double mean, stddev, clipped, lapvar;
 } qstats;
 
-/* Luma statistics of a region: `map` gives the image point of a grid
- * point (gx, gy) in [0, STAT_W) × [0, STAT_H). */
+/* Luma statistics of a region sampled on a STAT_W × STAT_H grid: grid
+ * point (gx, gy) is template point ((gx + ½)·scale, (gy + ½)·scale), mapped
+ * into the image by `s`; points outside the image are left out. */
 static void region_stats(const vx_image *img, const sim *s, double scale, qstats *q)
 {
     float *g = malloc((size_t)STAT_W * STAT_H * sizeof *g);
