@@ -86,6 +86,10 @@ void vx_idcard_result_clear(vx_idcard_result *r) { OPENSSL_cleanse(r, sizeof *r)
  * rectified card: card text is 25–40 px high at 10 px/mm. */
 #define DET_FIRST 960 /* 640 measured ~15 % faster, but misread backs' labels */
 #define DET_RECT 960
+/* Line images narrowed before recognition (vx_ocr_opts): the card's
+ * characters are wide (CJK, a wide-spaced number), and 0.7 of the columns
+ * read the generator's sets as well as all of them, ~20 % faster. */
+#define REC_SQUEEZE 0.7f
 /* A row: a line's centre within this of the row's y (template px). */
 #define ROW_TOL 32.0
 
@@ -518,12 +522,24 @@ static int row_text(const reading *rd, double y0, double y1, double xmin, int la
     qsort(o, no, sizeof *o, cmp_ord);
     size_t n = 0;
     float c = 1.0f;
+    char tail[16] = "";
     out[0] = '\0';
     for (size_t k = 0; k < no; k++) {
         const tline *t = &rd->l[o[k].idx];
         const char *s = t->text;
-        if (t->label_text == label && label >= 0)
+        if (label >= 0 && t->label_text == label) {
             s += t->label_len;
+            /* A label cut short by the detector ("签发机" alone): its missing
+             * end may start the next line ("关天柱县…"); only that is dropped. */
+            const char *full = LABELS[label].full;
+            if (s[0] == '\0' && t->label_len < strlen(full) && strncmp(t->text, full, t->label_len) == 0)
+                snprintf(tail, sizeof tail, "%s", full + t->label_len);
+        } else if (tail[0] != '\0' && starts(s, tail)) {
+            s += strlen(tail);
+            tail[0] = '\0';
+        } else {
+            tail[0] = '\0';
+        }
         size_t len = strlen(s);
         if (len == 0)
             continue;
@@ -843,7 +859,8 @@ bool vx_idcard_read(vx_ocr *o, const vx_image *img, vx_side want, vx_idcard_resu
         return false;
     }
     vx_ocr_result r;
-    if (!vx_ocr_read_limit(o, img, DET_FIRST, &r, err, errlen))
+    const vx_ocr_opts first = {DET_FIRST, REC_SQUEEZE}, again = {DET_RECT, REC_SQUEEZE};
+    if (!vx_ocr_read_opts(o, img, &first, &r, err, errlen))
         return false;
     reading rd;
     if (!read_layout(&r, &rd)) {
@@ -888,7 +905,7 @@ bool vx_idcard_read(vx_ocr *o, const vx_image *img, vx_side want, vx_idcard_resu
             goto done;
         }
         vx_ocr_result r2;
-        bool ok2 = vx_ocr_read_limit(o, &up, DET_RECT, &r2, err, errlen);
+        bool ok2 = vx_ocr_read_opts(o, &up, &again, &r2, err, errlen);
         OPENSSL_cleanse(up.px, (size_t)up.width * (size_t)up.height * 3);
         if (!ok2) {
             free(up.px);
