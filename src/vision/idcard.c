@@ -949,17 +949,20 @@ bool vx_idcard_read(vx_ocr *o, const vx_image *img, vx_side want, vx_idcard_resu
             goto done;
         }
         if (rd2.nlabels >= 2 && rd2.side == rd.side) {
+            /* Field by field: what only one reading has; when both have it,
+             * the upright reading for a card that was on its side, else the
+             * first unless the second continues it (a line the detector
+             * missed the first time). */
             vx_idcard_result second = *out;
             read_fields(&rd2, &second);
-            int n1 = 0, n2 = 0;
-            for (int k = 0; k < VX_F__COUNT; k++)
-                n1 += out->fields[k].present, n2 += second.fields[k].present;
-            size_t l1 = strlen(out->fields[VX_F_ADDRESS].text);
-            size_t l2 = strlen(second.fields[VX_F_ADDRESS].text);
-            if (fields_complete(&second, rd.side) || n2 > n1 || sideways ||
-                (n2 == n1 && l2 > l1 && strncmp(second.fields[VX_F_ADDRESS].text,
-                                                out->fields[VX_F_ADDRESS].text, l1) == 0))
-                memcpy(out->fields, second.fields, sizeof out->fields);
+            for (int k = 0; k < VX_F__COUNT; k++) {
+                vx_field *a = &out->fields[k];
+                const vx_field *b = &second.fields[k];
+                size_t la = strlen(a->text), lb = strlen(b->text);
+                if (b->present && (!a->present || sideways ||
+                                   (lb > la && strncmp(b->text, a->text, la) == 0)))
+                    *a = *b;
+            }
             vx_idcard_result_clear(&second);
         }
         reading_free(&rd2);
