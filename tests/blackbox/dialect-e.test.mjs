@@ -498,14 +498,15 @@ describe('dialect E: configuration', () => {
 
   test('10021 with Retry-After when every worker is busy and the queue is full', async () => {
     const img = await imageServer();
-    const url = `http://127.0.0.1:${img.address().port}/slow?ms=2500`;
+    // generous gaps: on a loaded machine the worker may take a while to pick up the first job
+    const url = `http://127.0.0.1:${img.address().port}/slow?ms=4000`;
     const s = await startReady(['--vision-workers', '1', '--vision-queue-max', '1', '--fetch-allow-cidrs', '127.0.0.1']);
     try {
       // one job holds the worker (a slow download), one waits, the third is refused
       const first = call(s, signed({ url_image: url }));
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, 1000));
       const second = call(s, signed({ url_image: url }));
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, 1000));
       const third = await call(s, signed({ url_image: url }));
       assertCode(third, 10021);
       assert.match(third.headers.get('retry-after'), /^\d+$/);
