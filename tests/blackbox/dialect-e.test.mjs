@@ -59,6 +59,9 @@ const MSG = {
 
 const unixNow = () => Math.floor(Date.now() / 1000);
 
+const SOURCE_ROOT = resolve(process.env.SHIMING_SOURCE ?? '.');
+const MODELS_DIR = join(SOURCE_ROOT, 'deps/models');
+
 /** Readable cards of the generator's `tests` set (SHIMING_IDCARD_FIXTURES:
  * a folder with truth.jsonl from tools/cardgen; else generated into a
  * temporary folder, seed 7): a clean front and back, a photographed front,
@@ -73,7 +76,7 @@ function syntheticCards() {
   }
   const truth = given
     ? readFileSync(join(dir, 'truth.jsonl'), 'utf8').trim().split('\n').map((l) => ({ ...JSON.parse(l), path: join(dir, JSON.parse(l).file) }))
-    : generateSet(process.env.SHIMING_BIN ?? 'build/shiming', resolve('.'), dir, 'tests', 0, 7);
+    : generateSet(process.env.SHIMING_BIN ?? 'build/shiming', SOURCE_ROOT, dir, 'tests', 0, 7);
   const readable = truth.filter((x) => x.readable && !x.mismatch);
   const pick = [
     readable.find((x) => x.side === 'front' && !x.photographed),
@@ -230,7 +233,7 @@ describe('dialect E on a demo server', () => {
   before(async () => {
     img = await imageServer();
     imgUrl = `http://127.0.0.1:${img.address().port}`;
-    s = await startReady(['--max-body', '256KiB', '--fetch-allow-cidrs', '127.0.0.1/32',
+    s = await startReady(['--models-dir', MODELS_DIR, '--max-body', '256KiB', '--fetch-allow-cidrs', '127.0.0.1/32',
       '--fetch-max-bytes', '64KiB', '--fetch-timeout-ms', '1500']);
     ready = await ocrReady(s);
   });
@@ -500,7 +503,7 @@ describe('dialect E: configuration', () => {
     const img = await imageServer();
     // generous gaps: on a loaded machine the worker may take a while to pick up the first job
     const url = `http://127.0.0.1:${img.address().port}/slow?ms=4000`;
-    const s = await startReady(['--vision-workers', '1', '--vision-queue-max', '1', '--fetch-allow-cidrs', '127.0.0.1']);
+    const s = await startReady(['--models-dir', MODELS_DIR, '--vision-workers', '1', '--vision-queue-max', '1', '--fetch-allow-cidrs', '127.0.0.1']);
     try {
       // one job holds the worker (a slow download), one waits, the third is refused
       const first = call(s, signed({ url_image: url }));
@@ -511,7 +514,7 @@ describe('dialect E: configuration', () => {
       assertCode(third, 10021);
       assert.match(third.headers.get('retry-after'), /^\d+$/);
       for (const r of await Promise.all([first, second]))
-        assert.notEqual(r.a.codeid, 10021, r.text);
+        assert.notEqual(r.a.codeid, 10021, `${r.text} ${r.headers.get('x-error-detail')}`);
     } finally {
       await stopClean(s);
       await closeServer(img);

@@ -78,6 +78,9 @@ function notReadable(r) {
     (r.status === 415 && r.json?.error?.code === 'unsupported_image');
 }
 
+const SOURCE_ROOT = resolve(process.env.SHIMING_SOURCE ?? '.');
+const MODELS_DIR = join(SOURCE_ROOT, 'deps/models');
+
 /** Readable cards of the generator's `tests` set (SHIMING_IDCARD_FIXTURES:
  * a folder with truth.jsonl from tools/cardgen; else generated into a
  * temporary folder, seed 7): a clean front and back, a photographed front,
@@ -92,7 +95,7 @@ function syntheticCards() {
   }
   const truth = given
     ? readFileSync(join(dir, 'truth.jsonl'), 'utf8').trim().split('\n').map((l) => ({ ...JSON.parse(l), path: join(dir, JSON.parse(l).file) }))
-    : generateSet(process.env.SHIMING_BIN ?? 'build/shiming', resolve('.'), dir, 'tests', 0, 7);
+    : generateSet(process.env.SHIMING_BIN ?? 'build/shiming', SOURCE_ROOT, dir, 'tests', 0, 7);
   const readable = truth.filter((x) => x.readable && !x.mismatch);
   const pick = [
     readable.find((x) => x.side === 'front' && !x.photographed),
@@ -145,7 +148,7 @@ describe('POST /v1/ocr/idcard', () => {
   before(async () => {
     img = await imageServer();
     imgUrl = `http://127.0.0.1:${img.address().port}`;
-    s = await startReady(['--max-body', '256KiB', '--fetch-allow-cidrs', '127.0.0.1/32',
+    s = await startReady(['--models-dir', MODELS_DIR, '--max-body', '256KiB', '--fetch-allow-cidrs', '127.0.0.1/32',
       '--fetch-max-bytes', '64KiB', '--fetch-timeout-ms', '1500']);
     const probe = await postJson(s, PATH, { image_base64: BLANK_PNG });
     ready = probe.status === 200;
@@ -348,7 +351,7 @@ describe('POST /v1/ocr/idcard: configuration', () => {
   test('503 ocr_busy with Retry-After when the worker is busy and the queue full; clean shutdown', async () => {
     const img = await imageServer();
     const url = `http://127.0.0.1:${img.address().port}/slow?ms=2500`;
-    const s = await startReady(['--vision-workers', '1', '--vision-queue-max', '1', '--fetch-allow-cidrs', '127.0.0.1']);
+    const s = await startReady(['--models-dir', MODELS_DIR, '--vision-workers', '1', '--vision-queue-max', '1', '--fetch-allow-cidrs', '127.0.0.1']);
     try {
       const first = postJson(s, PATH, { image_url: url });
       await new Promise((r) => setTimeout(r, 300));

@@ -18,15 +18,16 @@ import { join, resolve } from 'node:path';
 import { FIELDS, generateSet } from '../../bench/lib/idcard_eval.mjs';
 
 const BIN = process.env.SHIMING_BIN ?? 'build/shiming';
-const ROOT = resolve('.');
-const HAVE_MODELS = existsSync('deps/models/ch_PP-OCRv4_rec_infer.onnx');
+const ROOT = resolve(process.env.SHIMING_SOURCE ?? '.');
+const MODELS = join(ROOT, 'deps/models');
+const HAVE_MODELS = existsSync(join(MODELS, 'ch_PP-OCRv4_rec_infer.onnx'));
 const HAVE_PIL = spawnSync('python3', ['-c', 'import PIL, numpy'], { stdio: 'ignore' }).status === 0 ||
   spawnSync('/usr/bin/python3', ['-c', 'import PIL, numpy'], { stdio: 'ignore' }).status === 0;
 const SKIP = !HAVE_MODELS ? 'needs the OCR models (scripts/setup)' : !HAVE_PIL ? 'needs python3-pil and python3-numpy' : false;
 
 /** One JSON object per file from `shiming ocr idcard --json`. */
 function readCards(files, extra = []) {
-  const out = execFileSync(BIN, ['ocr', 'idcard', '--json', ...extra, ...files], { maxBuffer: 1 << 26 }).toString();
+  const out = execFileSync(BIN, ['ocr', 'idcard', '--json', '--models-dir', MODELS, ...extra, ...files], { maxBuffer: 1 << 26 }).toString();
   const rows = out.trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(rows.length, files.length);
   return rows;
