@@ -858,7 +858,17 @@ static bool recognise(vx_ocr *o, const line_img *lines, size_t n, rec_out *res, 
 
 bool vx_ocr_read(vx_ocr *o, const vx_image *img, vx_ocr_result *out, char *err, size_t errlen)
 {
+    return vx_ocr_read_opts(o, img, NULL, out, err, errlen);
+}
+
+bool vx_ocr_read_opts(vx_ocr *o, const vx_image *img, const vx_ocr_opts *opts,
+                      vx_ocr_result *out, char *err, size_t errlen)
+{
     memset(out, 0, sizeof *out);
+    int det_limit = opts != NULL && opts->det_limit > 0 ? opts->det_limit : DET_LIMIT_SIDE;
+    float squeeze = opts != NULL && opts->rec_squeeze > 0.2f && opts->rec_squeeze <= 1.0f
+                        ? opts->rec_squeeze
+                        : 1.0f;
     if (!o || !img || !img->px || img->width < 1 || img->height < 1) {
         set_err(err, errlen, "no image");
         return false;
@@ -866,8 +876,8 @@ bool vx_ocr_read(vx_ocr *o, const vx_image *img, vx_ocr_result *out, char *err, 
     int iw = img->width, ih = img->height;
     float ratio = 1.0f;
     int maxside = iw > ih ? iw : ih;
-    if (maxside > DET_LIMIT_SIDE)
-        ratio = (float)DET_LIMIT_SIDE / (float)maxside;
+    if (maxside > det_limit)
+        ratio = (float)det_limit / (float)maxside;
     int dh = (int)((float)ih * ratio), dw = (int)((float)iw * ratio);
     dh = (int)lroundf((float)dh / 32.0f) * 32;
     dw = (int)lroundf((float)dw / 32.0f) * 32;
@@ -933,7 +943,7 @@ bool vx_ocr_read(vx_ocr *o, const vx_image *img, vx_ocr_result *out, char *err, 
             memcpy(li->q, q, sizeof li->q);
         }
         li->box = i;
-        if (!warp_line(img, li->q, cw, ch, li)) {
+        if (!warp_line(img, li->q, cw * squeeze, ch, li)) {
             set_err(err, errlen, "out of memory");
             ok = false;
             break;

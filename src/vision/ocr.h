@@ -50,4 +50,17 @@ typedef struct {
 bool vx_ocr_read(vx_ocr *o, const vx_image *img, vx_ocr_result *out, char *err, size_t errlen);
 void vx_ocr_result_free(vx_ocr_result *r);
 
+/* Options for callers that know their text (e.g. the ID-card reader);
+ * zero fields mean PaddleOCR's defaults, which vx_ocr_read uses. */
+typedef struct {
+    int det_limit;      /* detector input, longer side at most (0: 960); smaller is
+                           faster, text under ~10 px high at that scale is missed */
+    float rec_squeeze;  /* line images narrowed to this fraction of their aspect
+                           before recognition (0 or 1: none; 0.2 < f <= 1): fewer
+                           columns, faster; for text of known, wide glyphs */
+} vx_ocr_opts;
+
+bool vx_ocr_read_opts(vx_ocr *o, const vx_image *img, const vx_ocr_opts *opts,
+                      vx_ocr_result *out, char *err, size_t errlen);
+
 #endif

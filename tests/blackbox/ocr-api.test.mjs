@@ -14,16 +14,20 @@
 // Waiting for the OCR engine (test.skip "needs the OCR engine", from a
 // probe: a blank PNG answers 200 only where OCR runs): the 200 answer's
 // shape and charge, multipart and URL reads, idempotent replays, and the
-// synthetic cards when SHIMING_IDCARD_FIXTURES names a directory of them.
+// synthetic cards (tools/cardgen's tests set, generated at run time, or
+// SHIMING_IDCARD_FIXTURES: a folder with its truth.jsonl).
 //
 // Must never: reach outside 127.0.0.1, or leave a server running.
 import test, { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 import { DEMO_AUTH, postJson, startReady } from './lib/server.mjs';
+import { generateSet } from '../../bench/lib/idcard_eval.mjs';
 
 const SANITIZER = /AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:/;
 const PATH = '/v1/ocr/idcard';
@@ -74,6 +78,35 @@ function notReadable(r) {
     (r.status === 415 && r.json?.error?.code === 'unsupported_image');
 }
 
+const SOURCE_ROOT = resolve(process.env.SHIMING_SOURCE ?? '.');
+const MODELS_DIR = join(SOURCE_ROOT, 'deps/models');
+
+/** Readable cards of the generator's `tests` set (SHIMING_IDCARD_FIXTURES:
+ * a folder with truth.jsonl from tools/cardgen; else generated into a
+ * temporary folder, seed 7): a clean front and back, a photographed front,
+ * an upside-down photo. null when the generator cannot run. */
+function syntheticCards() {
+  const given = process.env.SHIMING_IDCARD_FIXTURES;
+  let dir = given;
+  if (!given) {
+    if (spawnSync('python3', ['-c', 'import PIL, numpy'], { stdio: 'ignore' }).status !== 0 &&
+        spawnSync('/usr/bin/python3', ['-c', 'import PIL, numpy'], { stdio: 'ignore' }).status !== 0) return null;
+    dir = mkdtempSync(join(tmpdir(), 'shiming-cards-'));
+  }
+  const truth = given
+    ? readFileSync(join(dir, 'truth.jsonl'), 'utf8').trim().split('\n').map((l) => ({ ...JSON.parse(l), path: join(dir, JSON.parse(l).file) }))
+    : generateSet(process.env.SHIMING_BIN ?? 'build/shiming', SOURCE_ROOT, dir, 'tests', 0, 7);
+  const readable = truth.filter((x) => x.readable && !x.mismatch);
+  const pick = [
+    readable.find((x) => x.side === 'front' && !x.photographed),
+    readable.find((x) => x.side === 'back' && !x.photographed),
+    readable.find((x) => x.side === 'front' && x.photographed),
+    readable.find((x) => x.photographed && Math.abs(x.degradations.rotation - 180) < 15),
+    readable.find((x) => !x.photographed && x.degradations.rotation === 180),
+  ].filter(Boolean);
+  return { list: pick, cleanup: () => { if (!given) rmSync(dir, { recursive: true, force: true }); } };
+}
+
 function imageServer() {
   const png = Buffer.from(BLANK_PNG, 'base64');
   const srv = createServer((req, res) => {
@@ -115,7 +148,7 @@ describe('POST /v1/ocr/idcard', () => {
   before(async () => {
     img = await imageServer();
     imgUrl = `http://127.0.0.1:${img.address().port}`;
-    s = await startReady(['--max-body', '256KiB', '--fetch-allow-cidrs', '127.0.0.1/32',
+    s = await startReady(['--models-dir', MODELS_DIR, '--max-body', '256KiB', '--fetch-allow-cidrs', '127.0.0.1/32',
       '--fetch-max-bytes', '64KiB', '--fetch-timeout-ms', '1500']);
     const probe = await postJson(s, PATH, { image_base64: BLANK_PNG });
     ready = probe.status === 200;
@@ -255,23 +288,37 @@ describe('POST /v1/ocr/idcard', () => {
     assert.equal(await used() - before0, 4);
   });
 
-  test('synthetic cards: the fields read (needs the OCR engine and SHIMING_IDCARD_FIXTURES)', async (t) => {
-    const dir = process.env.SHIMING_IDCARD_FIXTURES;
+  test('synthetic cards: the fields read (needs the OCR engine)', async (t) => {
     if (!ready) return t.skip(NEEDS_OCR);
-    if (!dir || !existsSync(dir)) return t.skip('needs SHIMING_IDCARD_FIXTURES (a directory of card images with NAME.json ground truth)');
-    let n = 0;
-    for (const f of readdirSync(dir).filter((x) => /\.(jpe?g|png)$/i.test(x))) {
-      const truthFile = join(dir, f.replace(/\.[^.]+$/, '.json'));
-      if (!existsSync(truthFile)) continue;
-      const truth = JSON.parse(readFileSync(truthFile, 'utf8'));
-      const r = await postMultipart(s, [['image', readFileSync(join(dir, f)), f]]);
+    const cards = syntheticCards();
+    if (cards === null) return t.skip('needs python3-pil and python3-numpy (tools/cardgen)');
+    try {
+      let n = 0;
+      for (const c of cards.list) {
+        const r = await postMultipart(s, [['image', readFileSync(c.path), c.file.split('/').pop()], ['side', c.side]]);
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.json.side, c.side, c.file);
+        assert.equal(r.json.image_status, 'normal', c.file);
+        for (const f of FIELDS)
+          if (f in c.fields) assert.equal(r.json.fields[f]?.text, c.fields[f], `${c.file} ${f}`);
+          else assert.equal(r.json.fields[f], null, `${c.file} ${f}`);
+        if (c.side === 'front') {
+          assert.equal(r.json.idcard_number_type, 1, c.file);
+          assert.deepEqual(r.json.checks, { id_number: 'ok', period: null }, c.file);
+        } else {
+          assert.deepEqual(r.json.checks, { id_number: null, period: 'ok' }, c.file);
+        }
+        n++;
+      }
+      assert.ok(n >= 4, 'cards read');
+      // the other side asked for
+      const front = cards.list.find((c) => c.side === 'front');
+      const r = await postJson(s, PATH, { image_base64: readFileSync(front.path).toString('base64'), side: 'back' });
       assert.equal(r.status, 200, r.text);
-      if (truth.side) assert.equal(r.json.side, truth.side, f);
-      for (const [k, v] of Object.entries(truth.fields ?? {}))
-        if (FIELDS.includes(k)) assert.equal(r.json.fields[k]?.text, v, `${f} ${k}`);
-      n++;
+      assert.equal(r.json.image_status, 'reversed_side');
+    } finally {
+      cards.cleanup();
     }
-    assert.ok(n > 0, 'at least one fixture');
   });
 });
 
@@ -304,7 +351,7 @@ describe('POST /v1/ocr/idcard: configuration', () => {
   test('503 ocr_busy with Retry-After when the worker is busy and the queue full; clean shutdown', async () => {
     const img = await imageServer();
     const url = `http://127.0.0.1:${img.address().port}/slow?ms=2500`;
-    const s = await startReady(['--vision-workers', '1', '--vision-queue-max', '1', '--fetch-allow-cidrs', '127.0.0.1']);
+    const s = await startReady(['--models-dir', MODELS_DIR, '--vision-workers', '1', '--vision-queue-max', '1', '--fetch-allow-cidrs', '127.0.0.1']);
     try {
       const first = postJson(s, PATH, { image_url: url });
       await new Promise((r) => setTimeout(r, 300));

@@ -87,6 +87,10 @@ def plan_tests():
         S(kind="nontext", status="non_idcard"),
         S(kind="nontexture", status="non_idcard"),
         S(kind="licence", person="p11", mode="photo", angle=5.0, status="other_type_card"),
+        # Printed sex and/or birth date that do not match the number (number_type 4, 3, 2).
+        S(kind="front", person="p12", mode="scan", mismatch="sex"),
+        S(kind="front", person="p13", mode="scan", mismatch="birth"),
+        S(kind="front", person="p14", mode="scan", mismatch="both"),
     ]
 
 
@@ -204,6 +208,15 @@ def make_image(ctx, index, spec):
     quad = None
     photographed = False
 
+    mismatch = spec.get("mismatch")
+    if mismatch and p is not None:
+        # A card printed with another sex and/or birth year than its number says.
+        p = dict(p)
+        if mismatch in ("sex", "both"):
+            p["sex"] = "女" if p["sex"] == "男" else "男"
+        if mismatch in ("birth", "both"):
+            day = "28" if p["birth"][4:] == "0229" else p["birth"][6:]
+            p["birth"] = "%04d%s%s" % (int(p["birth"][:4]) - 1, p["birth"][4:6], day)
     if kind in ("front", "back", "licence", "bankcard"):
         if kind == "front":
             card = render.render_front(p, ctx.fonts, ctx.scale, ctx.face_for(p["id_number"]))
@@ -285,6 +298,7 @@ def make_image(ctx, index, spec):
                  "nontexture": "texture"}[kind],
         "degradations": deg,
         "photographed": photographed,
+        "mismatch": mismatch,
         "card_quad": [[round(x, 1), round(y, 1)] for x, y in quad] if quad else None,
         "size": [im.width, im.height],
     }
