@@ -25,40 +25,49 @@
 #include "http/accesslog.h"
 #include "http/metrics.h"
 
+/* The body limit of the routes that take images (routes_set_upload_limit);
+ * 0 = the server's own. */
+static size_t upload_max_body;
+
+void routes_set_upload_limit(size_t max_body)
+{
+    upload_max_body = max_body;
+}
+
 /* Dialect E's configurable path (routes_set_dialect_e_path). */
 static char dialect_e_path[CONFIG_URLPATH_MAX] = "/pyi/76/194";
 
 static const route table[] = {
-    /* method  path                   handler             name              access      product  dialect */
-    {"GET",  "/healthz",            api_health,         "healthz",        ROUTE_PUBLIC, NULL, NULL},
-    {"GET",  "/metrics",            metrics_handle,     "metrics",        ROUTE_PUBLIC, NULL, NULL},
-    {"GET",  "/openapi.json",       api_openapi,        "openapi",        ROUTE_PUBLIC, NULL, NULL},
-    {"POST", "/v1/idcard/parse",    api_idcard_parse,   "idcard_parse",   ROUTE_APP,    NULL, NULL},
-    {"POST", "/v1/name/check",      api_name_check,     "name_check",     ROUTE_APP,    NULL, NULL},
-    {"POST", "/v1/validity/check",  api_validity_check, "validity_check", ROUTE_APP,    NULL, NULL},
-    {"POST", "/v1/verify/id2",      api_verify_id2,     "verify_id2",     ROUTE_APP,    "id2", NULL},
-    {"POST", "/v1/verify/id4",      api_verify_id4,     "verify_id4",     ROUTE_APP,    "id4", NULL},
-    {"POST", "/v1/ocr/idcard",      api_ocr_idcard,     "ocr_idcard",     ROUTE_APP,    "ocr_idcard", NULL},
-    /* The admin API checks its own token (api/admin.c), not an app's key. */
+    /* method  path                   handler             name              access      product  dialect  images */
+    {"GET",  "/healthz",            api_health,         "healthz",        ROUTE_PUBLIC, NULL, NULL, false},
+    {"GET",  "/metrics",            metrics_handle,     "metrics",        ROUTE_PUBLIC, NULL, NULL, false},
+    {"GET",  "/openapi.json",       api_openapi,        "openapi",        ROUTE_PUBLIC, NULL, NULL, false},
+    {"POST", "/v1/idcard/parse",    api_idcard_parse,   "idcard_parse",   ROUTE_APP,    NULL, NULL, false},
+    {"POST", "/v1/name/check",      api_name_check,     "name_check",     ROUTE_APP,    NULL, NULL, false},
+    {"POST", "/v1/validity/check",  api_validity_check, "validity_check", ROUTE_APP,    NULL, NULL, false},
+    {"POST", "/v1/verify/id2",      api_verify_id2,     "verify_id2",     ROUTE_APP,    "id2", NULL, false},
+    {"POST", "/v1/verify/id4",      api_verify_id4,     "verify_id4",     ROUTE_APP,    "id4", NULL, false},
+    {"POST", "/v1/ocr/idcard",      api_ocr_idcard,     "ocr_idcard",     ROUTE_APP,    "ocr_idcard", NULL, true},
     /* Vendor dialects (dialects/dialects.h): every method reaches the
      * handler, which answers in the vendor's format. */
-    {"*", "/identity/idcard/check-2e",          dialect_check2e,           "check2e",           ROUTE_DIALECT, "check2e", "check2e"},
-    {"*", "/",                                  dialect_tc3,               "tc3",               ROUTE_DIALECT, NULL, "tc3"},
-    {"*", "/idenAuthentication",                dialect_iden_auth,         "iden_auth",         ROUTE_DIALECT, "iden_auth", "iden_auth"},
-    {"*", "/idcard/idcardstatus/Submit.json",   dialect_idcardstatus_json, "idcardstatus_json", ROUTE_DIALECT, "idcardstatus", "idcardstatus"},
-    {"*", "/idcard/idcardstatus/Submit.xml",    dialect_idcardstatus_xml,  "idcardstatus_xml",  ROUTE_DIALECT, "idcardstatus", "idcardstatus"},
+    {"*", "/identity/idcard/check-2e",          dialect_check2e,           "check2e",           ROUTE_DIALECT, "check2e", "check2e", false},
+    {"*", "/",                                  dialect_tc3,               "tc3",               ROUTE_DIALECT, NULL, "tc3", false},
+    {"*", "/idenAuthentication",                dialect_iden_auth,         "iden_auth",         ROUTE_DIALECT, "iden_auth", "iden_auth", false},
+    {"*", "/idcard/idcardstatus/Submit.json",   dialect_idcardstatus_json, "idcardstatus_json", ROUTE_DIALECT, "idcardstatus", "idcardstatus", false},
+    {"*", "/idcard/idcardstatus/Submit.xml",    dialect_idcardstatus_xml,  "idcardstatus_xml",  ROUTE_DIALECT, "idcardstatus", "idcardstatus", false},
     /* E: the path is the operator's ([dialect_e] path). */
-    {"*", dialect_e_path,                       dialect_pyi_ocr,           "pyi_ocr",           ROUTE_DIALECT, "pyi_ocr", "pyi_ocr"},
-    {"GET",   "/admin/v1/apps",                    api_admin_apps_list,    "admin_apps_list",   ROUTE_PUBLIC, NULL, NULL},
-    {"POST",  "/admin/v1/apps",                    api_admin_app_create,   "admin_app_create",  ROUTE_PUBLIC, NULL, NULL},
-    {"GET",   "/admin/v1/apps/{name}",             api_admin_app_get,      "admin_app_get",     ROUTE_PUBLIC, NULL, NULL},
-    {"PATCH", "/admin/v1/apps/{name}",             api_admin_app_update,   "admin_app_update",  ROUTE_PUBLIC, NULL, NULL},
-    {"POST",  "/admin/v1/apps/{name}/credentials", api_admin_cred_add,     "admin_cred_add",    ROUTE_PUBLIC, NULL, NULL},
-    {"POST",  "/admin/v1/apps/{name}/packages",    api_admin_package_add,  "admin_package_add", ROUTE_PUBLIC, NULL, NULL},
-    {"GET",   "/admin/v1/apps/{name}/usage",       api_admin_usage,        "admin_usage",       ROUTE_PUBLIC, NULL, NULL},
-    {"GET",   "/admin/v1/audit",                   api_admin_audit_list,   "admin_audit_list",  ROUTE_PUBLIC, NULL, NULL},
-    {"POST",  "/admin/v1/audit/verify",            api_admin_audit_verify, "admin_audit_verify", ROUTE_PUBLIC, NULL, NULL},
-    {"GET",   "/admin/v1/keys",                    api_admin_keys,         "admin_keys",        ROUTE_PUBLIC, NULL, NULL},
+    {"*", dialect_e_path,                       dialect_pyi_ocr,           "pyi_ocr",           ROUTE_DIALECT, "pyi_ocr", "pyi_ocr", true},
+    /* The admin API checks its own token (api/admin.c), not an app's key. */
+    {"GET",   "/admin/v1/apps",                    api_admin_apps_list,    "admin_apps_list",   ROUTE_PUBLIC, NULL, NULL, false},
+    {"POST",  "/admin/v1/apps",                    api_admin_app_create,   "admin_app_create",  ROUTE_PUBLIC, NULL, NULL, false},
+    {"GET",   "/admin/v1/apps/{name}",             api_admin_app_get,      "admin_app_get",     ROUTE_PUBLIC, NULL, NULL, false},
+    {"PATCH", "/admin/v1/apps/{name}",             api_admin_app_update,   "admin_app_update",  ROUTE_PUBLIC, NULL, NULL, false},
+    {"POST",  "/admin/v1/apps/{name}/credentials", api_admin_cred_add,     "admin_cred_add",    ROUTE_PUBLIC, NULL, NULL, false},
+    {"POST",  "/admin/v1/apps/{name}/packages",    api_admin_package_add,  "admin_package_add", ROUTE_PUBLIC, NULL, NULL, false},
+    {"GET",   "/admin/v1/apps/{name}/usage",       api_admin_usage,        "admin_usage",       ROUTE_PUBLIC, NULL, NULL, false},
+    {"GET",   "/admin/v1/audit",                   api_admin_audit_list,   "admin_audit_list",  ROUTE_PUBLIC, NULL, NULL, false},
+    {"POST",  "/admin/v1/audit/verify",            api_admin_audit_verify, "admin_audit_verify", ROUTE_PUBLIC, NULL, NULL, false},
+    {"GET",   "/admin/v1/keys",                    api_admin_keys,         "admin_keys",        ROUTE_PUBLIC, NULL, NULL, false},
 };
 
 #define N_ROUTES (sizeof table / sizeof table[0])
@@ -315,6 +324,7 @@ void routes_resolve(const char *method, const char *path, http_route *out)
             out->buffer_body = true;
             out->own_errors = table[i].access == ROUTE_DIALECT;
             out->dialect = table[i].dialect;
+            out->max_body = table[i].images ? upload_max_body : 0;
             return;
         }
         if (same_path == NULL)

@@ -57,6 +57,8 @@ typedef struct {
     const char *product; /* ROUTE_APP: the metered product ("id2"), NULL = unmetered */
     const char *dialect; /* ROUTE_DIALECT: the dialect's name for logs and audit rows
                             ("check2e"); NULL = "native" */
+    bool images;         /* takes image uploads: its body limit is [vision] max_upload
+                            rather than [server] max_body */
 } route;
 
 /*
@@ -85,6 +87,10 @@ const route *routes_table(size_t *count);
  * when it is not an absolute path of at most CONFIG_URLPATH_MAX - 1 bytes
  * or when another route already answers at it (err says which). */
 bool routes_set_dialect_e_path(const char *path, char *err, size_t errlen);
+
+/* The body limit of the routes that take images ([vision] max_upload), set
+ * once by `serve` before the server starts; 0 = the server's max_body. */
+void routes_set_upload_limit(size_t max_body);
 
 /* ------------------------------------------------------------ context */
 

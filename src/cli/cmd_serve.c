@@ -465,6 +465,7 @@ int cmd_serve(int argc, char **argv)
         break;
     }
 
+    routes_set_upload_limit(cfg.vision_max_upload);
     if (!routes_set_dialect_e_path(cfg.dialect_e_path, err, sizeof err)) {
         fprintf(stderr, "shiming serve: %s\nTry 'shiming serve --help' for the options.\n", err);
         return 2;

@@ -134,6 +134,10 @@ static const config_option options[] = {
     {"vision", "queue_max", "vision-queue-max", OPT_UINT, "64",
      "OCR jobs that may wait for a worker; more get 503 ocr_busy with Retry-After.",
      FIELD(vision_queue_max), 1, 100000, 0},
+    {"vision", "max_upload", "vision-max-upload", OPT_BYTES, "8MiB",
+     "Body limit of the routes that take images (/v1/ocr/idcard, dialect E): the vendor "
+     "allows 4 MB of base64, urlencoded. Other routes keep [server] max_body.",
+     FIELD(vision_max_upload), 1024, 64ULL << 20, 0},
     {"fetch", "allow_cidrs", "fetch-allow-cidrs", OPT_CIDRS, "",
      "Image URLs: addresses or CIDRs the SSRF guard lets through although they are "
      "loopback, private, link-local, … (comma-separated; e.g. 10.1.2.0/24).",

@@ -63,6 +63,7 @@ typedef struct config {
     bool vision_enabled;            /* false: the OCR routes answer 503 ocr_disabled */
     unsigned vision_workers;        /* inference threads; default: online CPUs */
     unsigned vision_queue_max;      /* jobs waiting at most; more get 503 + Retry-After */
+    size_t vision_max_upload;       /* body limit of the image routes */
 
     /* [fetch] image URLs given by clients (net/fetch.h) */
     char fetch_allow_cidrs[CONFIG_PATH_MAX]; /* CIDRs allowed despite the SSRF guard */

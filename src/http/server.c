@@ -211,6 +211,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->buffer_body = r.buffer_body;
         req->own_errors = r.own_errors;
         req->dialect = r.dialect;
+        if (r.max_body > 0)
+            req->max_body = r.max_body;
         req->route_slot = metrics_route_slot(req->route);
 
         const char *cl = request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -218,7 +220,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             char *end;
             errno = 0;
             unsigned long long announced = strtoull(cl, &end, 10);
-            if (errno == ERANGE || announced > srv->cfg.max_body) {
+            if (errno == ERANGE || announced > req->max_body) {
                 /* Nothing of this body will be kept. */
                 req->body_too_large = true;
                 const char *expect = request_header(req, MHD_HTTP_HEADER_EXPECT);

@@ -39,6 +39,7 @@ typedef struct {
     const char *route;      /* static route name for logs and metrics */
     bool buffer_body;       /* keep the body (false: count and discard it) */
     const char *dialect;    /* static: the API's dialect for the access log; NULL = native */
+    size_t max_body;        /* this route's body limit; 0 = the server's max_body */
     bool own_errors;        /* the handler answers a body over max_body itself (it runs
                                with req->body_too_large set and must not read the body):
                                the vendor dialects, whose errors have their own format */

@@ -233,7 +233,7 @@ describe('dialect E on a demo server', () => {
   before(async () => {
     img = await imageServer();
     imgUrl = `http://127.0.0.1:${img.address().port}`;
-    s = await startReady(['--models-dir', MODELS_DIR, '--max-body', '256KiB', '--fetch-allow-cidrs', '127.0.0.1/32',
+    s = await startReady(['--models-dir', MODELS_DIR, '--max-body', '64KiB', '--vision-max-upload', '256KiB', '--fetch-allow-cidrs', '127.0.0.1/32',
       '--fetch-max-bytes', '64KiB', '--fetch-timeout-ms', '1500']);
     ready = await ocrReady(s);
   });

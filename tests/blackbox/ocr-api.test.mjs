@@ -148,7 +148,7 @@ describe('POST /v1/ocr/idcard', () => {
   before(async () => {
     img = await imageServer();
     imgUrl = `http://127.0.0.1:${img.address().port}`;
-    s = await startReady(['--models-dir', MODELS_DIR, '--max-body', '256KiB', '--fetch-allow-cidrs', '127.0.0.1/32',
+    s = await startReady(['--models-dir', MODELS_DIR, '--max-body', '64KiB', '--vision-max-upload', '256KiB', '--fetch-allow-cidrs', '127.0.0.1/32',
       '--fetch-max-bytes', '64KiB', '--fetch-timeout-ms', '1500']);
     const probe = await postJson(s, PATH, { image_base64: BLANK_PNG });
     ready = probe.status === 200;
@@ -201,6 +201,13 @@ describe('POST /v1/ocr/idcard', () => {
     assertError(big, 413, 'body_too_large');
     const bigUpload = await postMultipart(s, [['image', Buffer.alloc(300 * 1024, 1), 'big.png']]);
     assertError(bigUpload, 413, 'body_too_large');
+    // the image routes' own limit ([vision] max_upload, 256 KiB here) is above
+    // the server's (max_body, 64 KiB): a 100 KiB upload reaches the reader,
+    // while the same size is too large for any other route
+    const mid = await postMultipart(s, [['image', Buffer.alloc(100 * 1024, 1), 'mid.png']]);
+    assert.notEqual(mid.status, 413, mid.text);
+    const other = await postJson(s, '/v1/verify/id2', { name: '王伟', id_number: '110105198503150035', pad: 'x'.repeat(100 * 1024) });
+    assertError(other, 413, 'body_too_large');
   });
 
   test('what is not an image is refused, by value, upload or URL', async () => {
