@@ -11,7 +11,6 @@
  */
 #include "tenancy/internal.h"
 
-#include <arpa/inet.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +18,7 @@
 
 #include <openssl/crypto.h>
 
-#include "common/errbuf.h"
+#include "net/cidr.h"
 
 #define APP_BUCKETS 256
 
@@ -78,140 +77,13 @@ void tenancy_admit_done(tenancy *t, int64_t app_id)
 
 /* ----------------------------------------------------------- allowlists */
 
-/* An address as 16 bytes (IPv4 as ::ffff:a.b.c.d) and a prefix length
- * over those 128 bits. */
-typedef struct {
-    uint8_t a[16];
-    int prefix;
-} cidr;
-
-static bool parse_addr(const char *s, uint8_t out[16], bool *v4)
-{
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, s, &a4) == 1) {
-        memset(out, 0, 10);
-        out[10] = out[11] = 0xff;
-        memcpy(out + 12, &a4, 4);
-        *v4 = true;
-        return true;
-    }
-    if (inet_pton(AF_INET6, s, &a6) == 1) {
-        memcpy(out, &a6, 16);
-        *v4 = false;
-        return true;
-    }
-    return false;
-}
-
-/* One entry "addr" or "addr/len" (len <= 32 for IPv4, <= 128 for IPv6). */
-static bool parse_cidr(const char *s, size_t len, cidr *out)
-{
-    char buf[64];
-    if (len == 0 || len >= sizeof buf)
-        return false;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    char *slash = strchr(buf, '/');
-    long plen = -1;
-    if (slash != NULL) {
-        *slash = '\0';
-        const char *p = slash + 1;
-        if (*p == '\0' || strlen(p) > 3)
-            return false;
-        plen = 0;
-        for (; *p; p++) {
-            if (*p < '0' || *p > '9')
-                return false;
-            plen = plen * 10 + (*p - '0');
-        }
-    }
-    bool v4;
-    if (!parse_addr(buf, out->a, &v4))
-        return false;
-    int max = v4 ? 32 : 128;
-    if (plen > max)
-        return false;
-    out->prefix = plen < 0 ? 128 : v4 ? (int)plen + 96 : (int)plen;
-    return true;
-}
-
-static bool cidr_contains(const cidr *c, const uint8_t a[16])
-{
-    int full = c->prefix / 8, rest = c->prefix % 8;
-    if (memcmp(c->a, a, (size_t)full) != 0)
-        return false;
-    if (rest == 0)
-        return true;
-    uint8_t mask = (uint8_t)(0xff << (8 - rest));
-    return (c->a[full] & mask) == (a[full] & mask);
-}
-
-/* Calls fn for each entry (trimmed) of a comma-separated list; stops and
- * returns false when fn does. */
-static bool each_entry(const char *list, bool (*fn)(const char *, size_t, void *), void *ctx)
-{
-    const char *p = list;
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        const char *s = p;
-        while (n > 0 && (*s == ' ' || *s == '\t')) {
-            s++;
-            n--;
-        }
-        while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-            n--;
-        if (!fn(s, n, ctx))
-            return false;
-        if (end == NULL)
-            break;
-        p = end + 1;
-    }
-    return true;
-}
-
-typedef struct {
-    char *err;
-    size_t errlen;
-} valid_ctx;
-
-static bool check_entry(const char *s, size_t n, void *ctx)
-{
-    valid_ctx *v = ctx;
-    cidr c;
-    if (n == 0)
-        return true; /* tolerate "a, ,b" and a trailing comma */
-    if (!parse_cidr(s, n, &c)) {
-        set_err(v->err, v->errlen, "'%.*s' is not an IPv4 or IPv6 address or CIDR",
-                (int)(n > 60 ? 60 : n), s);
-        return false;
-    }
-    return true;
-}
-
 bool tn_ip_allow_valid(const char *list, char *err, size_t errlen)
 {
-    valid_ctx v = {err, errlen};
-    return each_entry(list, check_entry, &v);
+    return net_cidr_list_valid(list, err, errlen);
 }
 
-typedef struct {
-    uint8_t a[16];
-    bool found;
-} match_ctx;
-
-static bool match_entry(const char *s, size_t n, void *ctx)
-{
-    match_ctx *m = ctx;
-    cidr c;
-    if (n > 0 && parse_cidr(s, n, &c) && cidr_contains(&c, m->a)) {
-        m->found = true;
-        return false;
-    }
-    return true;
-}
-
+/* An empty list allows any address; an IPv4-mapped IPv6 client is the same
+ * 16 bytes as its IPv4 form (net/cidr.h). */
 static bool ip_allowed(const char *allow, const char *client_ip)
 {
     const char *p = allow;
@@ -221,18 +93,13 @@ static bool ip_allowed(const char *allow, const char *client_ip)
         return true;
     if (client_ip == NULL)
         return false;
-    match_ctx m = {.found = false};
-    bool v4;
     char buf[64];
     snprintf(buf, sizeof buf, "%s", client_ip);
     char *zone = strchr(buf, '%'); /* fe80::1%eth0 */
     if (zone != NULL)
         *zone = '\0';
-    if (!parse_addr(buf, m.a, &v4))
-        return false;
-    /* An IPv4-mapped IPv6 client is the same 16 bytes as its IPv4 form. */
-    each_entry(allow, match_entry, &m);
-    return m.found;
+    uint8_t a[16];
+    return net_addr_parse(buf, a) && net_cidr_list_contains(allow, a);
 }
 
 /* ------------------------------------------------------ authentication */
