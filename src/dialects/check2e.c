@@ -296,19 +296,6 @@ static int authenticate(http_request *req, tenancy *t, tn_app *app)
     return -1;
 }
 
-/* Content-Type application/json, parameters allowed. */
-static bool is_json_type(const char *ct)
-{
-    if (ct == NULL)
-        return false;
-    while (is_space(*ct))
-        ct++;
-    if (strncasecmp(ct, "application/json", 16) != 0)
-        return false;
-    char next = ct[16];
-    return next == '\0' || next == ';' || is_space(next);
-}
-
 /* Strict standard base64 (padding required, no whitespace) into a new
  * buffer. NULL when not base64 (or out of memory: *nomem). */
 static uint8_t *b64_decode(const char *s, size_t n, size_t *out_len, bool *nomem)
@@ -575,7 +562,7 @@ void dialect_check2e(http_request *req)
     memset(&app, 0, sizeof app);
     if (t != NULL && authenticate(req, t, &app) != 0)
         return;
-    if (!is_json_type(request_header(req, "Content-Type"))) {
+    if (!http_media_type_is(request_header(req, "Content-Type"), "application/json", NULL)) {
         bad_request(req, "the request body must be JSON (Content-Type: application/json)");
         return;
     }

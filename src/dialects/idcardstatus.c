@@ -228,14 +228,6 @@ static bool is_space(char ch)
     return ch == ' ' || ch == '\t';
 }
 
-/* A value, or "" when absent; `len` its length. */
-static const char *value_of(const form *f, const char *name, size_t *len)
-{
-    const form_field *fld = form_get(f, name);
-    *len = fld != NULL ? fld->value_len : 0;
-    return fld != NULL ? fld->value : "";
-}
-
 /* Empty, or only spaces. */
 static bool blank(const char *s, size_t len)
 {
@@ -243,49 +235,6 @@ static bool blank(const char *s, size_t len)
         if (!is_space(s[i]))
             return false;
     return true;
-}
-
-/* application/x-www-form-urlencoded, with at most a UTF-8 charset. */
-static bool form_content_type(const char *ct)
-{
-    static const char want[] = "application/x-www-form-urlencoded";
-    while (is_space(*ct))
-        ct++;
-    if (strncasecmp(ct, want, sizeof want - 1) != 0)
-        return false;
-    const char *p = ct + sizeof want - 1;
-    while (is_space(*p))
-        p++;
-    if (*p == '\0')
-        return true;
-    if (*p != ';')
-        return false;
-    /* Parameters: only charset, and only UTF-8. */
-    for (;;) {
-        p++;
-        while (is_space(*p))
-            p++;
-        if (*p == '\0')
-            return true;
-        size_t n = strcspn(p, ";");
-        if (strncasecmp(p, "charset=", 8) == 0) {
-            const char *v = p + 8;
-            size_t vn = n - 8;
-            if (vn >= 2 && v[0] == '"' && v[vn - 1] == '"') {
-                v++;
-                vn -= 2;
-            }
-            while (vn > 0 && is_space(v[vn - 1]))
-                vn--;
-            bool utf8 = (vn == 5 && strncasecmp(v, "utf-8", 5) == 0) ||
-                        (vn == 4 && strncasecmp(v, "utf8", 4) == 0);
-            if (!utf8)
-                return false;
-        }
-        p += n;
-        if (*p == '\0')
-            return true;
-    }
 }
 
 /* The vendor's name rule, narrower than the core's: 2 to 10 Han
@@ -324,10 +273,10 @@ static idcs_code check_password(const form *f, const char *account, size_t accou
                                 const char *key)
 {
     size_t pw_len, time_len, name_len, id_len;
-    const char *pw = value_of(f, "password", &pw_len);
-    const char *tm = value_of(f, "time", &time_len);
-    const char *name = value_of(f, "name", &name_len);
-    const char *id = value_of(f, "id_card_no", &id_len);
+    const char *pw = form_value(f, "password", &pw_len);
+    const char *tm = form_value(f, "time", &time_len);
+    const char *name = form_value(f, "name", &name_len);
+    const char *id = form_value(f, "id_card_no", &id_len);
     size_t key_len = strlen(key);
 
     if (pw_len == key_len && CRYPTO_memcmp(pw, key, key_len) == 0)
@@ -365,7 +314,7 @@ static idcs_code check_password(const form *f, const char *account, size_t accou
 static int authenticate(http_request *req, tenancy *t, const form *f, bool xml, tn_app *app)
 {
     size_t account_len;
-    const char *account = value_of(f, "account", &account_len);
+    const char *account = form_value(f, "account", &account_len);
     char key[TN_SECRET_MAX];
     memset(key, 0, sizeof key);
     tn_status st = TN_ERR_NOT_FOUND;
@@ -460,7 +409,7 @@ static int read_parameters(http_request *req, idcs_call *c)
     bool xml = c->xml;
     if (req->body_len > 0) {
         const char *ct = request_header(req, "Content-Type");
-        if (ct != NULL && !form_content_type(ct)) {
+        if (ct != NULL && !form_content_type_ok(ct)) {
             reply_code_with(req, xml, 415, IDCS_FAILED,
                             "the body must be application/x-www-form-urlencoded (UTF-8)", NULL,
                             NULL);
@@ -503,7 +452,7 @@ static idcs_code empty_field(const form *f)
     };
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
         size_t len;
-        const char *v = value_of(f, required[i].name, &len);
+        const char *v = form_value(f, required[i].name, &len);
         if (blank(v, len))
             return required[i].code;
     }
@@ -566,10 +515,10 @@ static void handle(http_request *req, bool xml)
         .release = release_call,
         .ctx = c,
     };
-    spec.vr.name = value_of(&c->f, "name", &spec.vr.name_len);
-    spec.vr.id_number = value_of(&c->f, "id_card_no", &spec.vr.id_len);
-    spec.vr.valid_from = value_of(&c->f, "begin_date", &spec.vr.valid_from_len);
-    spec.vr.valid_to = value_of(&c->f, "end_date", &spec.vr.valid_to_len);
+    spec.vr.name = form_value(&c->f, "name", &spec.vr.name_len);
+    spec.vr.id_number = form_value(&c->f, "id_card_no", &spec.vr.id_len);
+    spec.vr.valid_from = form_value(&c->f, "begin_date", &spec.vr.valid_from_len);
+    spec.vr.valid_to = form_value(&c->f, "end_date", &spec.vr.valid_to_len);
 
     if (name_outside_vendor_rule(spec.vr.name, spec.vr.name_len)) {
         reply_code(req, xml, IDCS_NAME_FORMAT, NULL);

@@ -8,17 +8,16 @@
 #include "dialects/idcardstatus_wire.h"
 
 #include <jansson.h>
-#include <libxml/parser.h>
 #include <libxml/xmlwriter.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "crypto/server_key.h"
-#include "http/request.h"
+#include "dialects/wire.h"
 
 static const struct {
     int number;
@@ -114,90 +113,42 @@ static json_t *json_of(const idcs_answer *a)
 
 char *idcs_render_json(const idcs_answer *a, size_t *len)
 {
-    json_t *o = json_of(a);
-    if (o == NULL)
-        return NULL;
-    size_t n = http_json_write(o, NULL, 0);
-    char *out = n > 0 ? malloc(n + 1) : NULL;
-    if (out != NULL) {
-        http_json_write(o, out, n);
-        out[n] = '\0';
-        *len = n;
-    }
-    json_decref(o);
-    return out;
+    return wire_json_text(json_of(a), len);
 }
 
 /* ------------------------------------------------------------------- XML */
 
-static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
-
-static void xml_init(void)
+/* The seed's <SubmitResult> with the same fields as the JSON answer. */
+static bool write_xml(xmlTextWriterPtr w, const void *arg)
 {
-    xmlInitParser();
-}
-
-#define XML_DECL "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
-
-static bool element(xmlTextWriterPtr w, const char *name, const char *text)
-{
-    return xmlTextWriterWriteElement(w, BAD_CAST name, BAD_CAST text) >= 0;
-}
-
-/* The elements of `a` in `w`. The declaration is written as raw bytes:
- * xmlTextWriterStartDocument would spell the encoding "UTF-8" and add a
- * newline after it, and the seed's answers have neither. Without it the
- * writer adds no encoder: the texts (UTF-8) go out as they are. */
-static bool write_xml(xmlTextWriterPtr w, const idcs_answer *a)
-{
+    const idcs_answer *a = arg;
     char code[16];
     snprintf(code, sizeof code, "%d", idcs_code_number(a->code));
-    bool ok = xmlTextWriterWriteRaw(w, BAD_CAST XML_DECL) >= 0 &&
-              xmlTextWriterStartElement(w, BAD_CAST "SubmitResult") >= 0 &&
-              element(w, "code", code) && element(w, "msg", idcs_code_msg(a->code));
+    bool ok = xmlTextWriterStartElement(w, BAD_CAST "SubmitResult") >= 0 &&
+              wire_xml_element(w, "code", code) &&
+              wire_xml_element(w, "msg", idcs_code_msg(a->code));
     if (ok && has_serial(a)) {
-        ok = element(w, "idcardid", a->idcardid);
+        ok = wire_xml_element(w, "idcardid", a->idcardid);
         if (ok && a->has_result) {
             ok = xmlTextWriterStartElement(w, BAD_CAST "result") >= 0 &&
-                 element(w, "status", a->status != NULL ? a->status : "1") &&
+                 wire_xml_element(w, "status", a->status != NULL ? a->status : "1") &&
                  xmlTextWriterStartElement(w, BAD_CAST "info") >= 0 &&
-                 element(w, "desc", a->desc != NULL ? a->desc : "");
+                 wire_xml_element(w, "desc", a->desc != NULL ? a->desc : "");
             if (ok && a->has_flags)
-                ok = element(w, "isLosted", flag(a->lost)) &&
-                     element(w, "isNewest", flag(a->newest)) &&
-                     element(w, "isExpired", flag(a->expired)) &&
-                     element(w, "hjzt", hjzt_text(a->hjzt));
+                ok = wire_xml_element(w, "isLosted", flag(a->lost)) &&
+                     wire_xml_element(w, "isNewest", flag(a->newest)) &&
+                     wire_xml_element(w, "isExpired", flag(a->expired)) &&
+                     wire_xml_element(w, "hjzt", hjzt_text(a->hjzt));
             ok = ok && xmlTextWriterEndElement(w) >= 0 && /* info */
                  xmlTextWriterEndElement(w) >= 0;         /* result */
         }
     }
-    return ok && xmlTextWriterEndElement(w) >= 0 && xmlTextWriterFlush(w) >= 0;
+    return ok && xmlTextWriterEndElement(w) >= 0;
 }
 
 char *idcs_render_xml(const idcs_answer *a, size_t *len)
 {
-    pthread_once(&xml_once, xml_init);
-    xmlBufferPtr buf = xmlBufferCreate();
-    if (buf == NULL)
-        return NULL;
-    xmlTextWriterPtr w = xmlNewTextWriterMemory(buf, 0);
-    char *out = NULL;
-    if (w != NULL) {
-        bool ok = write_xml(w, a);
-        xmlFreeTextWriter(w);
-        int n = ok ? xmlBufferLength(buf) : -1;
-        out = n > 0 ? malloc((size_t)n + 1) : NULL;
-        if (out != NULL) {
-            memcpy(out, xmlBufferContent(buf), (size_t)n);
-            out[n] = '\0';
-            *len = (size_t)n;
-        }
-    }
-    /* The buffer held what `out` holds: wipe it before it goes back. */
-    if (xmlBufferLength(buf) > 0)
-        OPENSSL_cleanse((void *)xmlBufferContent(buf), (size_t)xmlBufferLength(buf));
-    xmlBufferFree(buf);
-    return out;
+    return wire_xml_render(write_xml, a, len);
 }
 
 /* ------------------------------------------------------ dynamic password */

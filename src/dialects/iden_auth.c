@@ -242,43 +242,6 @@ static void refuse_iden(void *ctx, http_request *req, call_refusal why, double r
 
 /* --------------------------------------------------------------- parsing */
 
-/* The media type of a Content-Type value: its part before ';', trimmed,
- * compared case-insensitively with `want`; *charset_ok is false when a
- * charset parameter names anything but UTF-8. */
-static bool media_type_is(const char *ct, const char *want, bool *charset_ok)
-{
-    *charset_ok = true;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    size_t n = strcspn(ct, ";");
-    size_t m = n;
-    while (m > 0 && (ct[m - 1] == ' ' || ct[m - 1] == '\t'))
-        m--;
-    if (m != strlen(want) || strncasecmp(ct, want, m) != 0)
-        return false;
-    const char *p = ct + n;
-    while (*p == ';') {
-        p++;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        size_t len = strcspn(p, ";");
-        if (strncasecmp(p, "charset=", 8) == 0) {
-            const char *v = p + 8;
-            size_t vlen = len - 8;
-            while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
-                vlen--;
-            if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
-                v++;
-                vlen -= 2;
-            }
-            *charset_ok = (vlen == 5 && strncasecmp(v, "utf-8", 5) == 0) ||
-                          (vlen == 4 && strncasecmp(v, "utf8", 4) == 0);
-        }
-        p += len;
-    }
-    return true;
-}
-
 /* Read the parameters into c->f. 0, or -1 after having replied. */
 static int read_params(http_request *req, iden_call *c, bool *form_body)
 {
@@ -288,7 +251,7 @@ static int read_params(http_request *req, iden_call *c, bool *form_body)
     if (req->body_len > 0) {
         if (ct == NULL) {
             *form_body = true; /* the SDK's AppCode client sends no Content-Type */
-        } else if (media_type_is(ct, FORM_TYPE, &charset_ok)) {
+        } else if (http_media_type_is(ct, FORM_TYPE, &charset_ok)) {
             if (!charset_ok) {
                 gw_error(req, 400, "I400CT", "Invalid Content-Type: `charset must be UTF-8`",
                          NULL, NULL);

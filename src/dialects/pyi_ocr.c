@@ -37,7 +37,6 @@
 #include <libxml/xmlwriter.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +48,7 @@
 #include "common/secbuf.h"
 #include "crypto/server_key.h"
 #include "dialects/dialects.h"
+#include "dialects/wire.h"
 #include "http/form.h"
 
 #define PRODUCT "pyi_ocr"
@@ -184,72 +184,32 @@ char *pyi_render_json(const pyi_answer *a, size_t *len)
         json_decref(o);
         return NULL;
     }
-    size_t n = http_json_write(o, NULL, 0);
-    char *out = n > 0 ? malloc(n + 1) : NULL;
-    if (out != NULL) {
-        http_json_write(o, out, n);
-        out[n] = '\0';
-        *len = n;
-    }
-    json_decref(o);
-    return out;
+    return wire_json_text(o, len);
 }
 
-static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
-
-static void xml_init(void)
+static bool write_xml(xmlTextWriterPtr w, const void *arg)
 {
-    xmlInitParser();
-}
-
-#define XML_DECL "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
-
-static bool element(xmlTextWriterPtr w, const char *name, const char *text)
-{
-    return xmlTextWriterWriteElement(w, BAD_CAST name, BAD_CAST text) >= 0;
-}
-
-static bool write_xml(xmlTextWriterPtr w, const pyi_answer *a)
-{
+    const pyi_answer *a = arg;
     char code[16], t[24], type[16];
     snprintf(code, sizeof code, "%d", a->codeid);
     snprintf(t, sizeof t, "%lld", a->time);
     snprintf(type, sizeof type, "%d", a->idcard_number_type);
-    bool ok = xmlTextWriterWriteRaw(w, BAD_CAST XML_DECL) >= 0 &&
-              xmlTextWriterStartElement(w, BAD_CAST "root") >= 0 &&
-              element(w, "codeid", code) && element(w, "message", a->message) &&
-              element(w, "time", t) && xmlTextWriterStartElement(w, BAD_CAST "retdata") >= 0;
+    bool ok = xmlTextWriterStartElement(w, BAD_CAST "root") >= 0 &&
+              wire_xml_element(w, "codeid", code) && wire_xml_element(w, "message", a->message) &&
+              wire_xml_element(w, "time", t) &&
+              xmlTextWriterStartElement(w, BAD_CAST "retdata") >= 0;
     for (size_t i = 0; ok && a->has_retdata && i < n_keys(a); i++)
-        ok = element(w, key_at(a, i), a->values[i] != NULL ? a->values[i] : "");
+        ok = wire_xml_element(w, key_at(a, i), a->values[i] != NULL ? a->values[i] : "");
     ok = ok && xmlTextWriterEndElement(w) >= 0; /* retdata */
     if (ok && a->has_retdata)
-        ok = element(w, "idcard_number_type", type) && element(w, "image_status", a->image_status);
-    return ok && xmlTextWriterEndElement(w) >= 0 && xmlTextWriterFlush(w) >= 0;
+        ok = wire_xml_element(w, "idcard_number_type", type) &&
+             wire_xml_element(w, "image_status", a->image_status);
+    return ok && xmlTextWriterEndElement(w) >= 0;
 }
 
 char *pyi_render_xml(const pyi_answer *a, size_t *len)
 {
-    pthread_once(&xml_once, xml_init);
-    xmlBufferPtr buf = xmlBufferCreate();
-    if (buf == NULL)
-        return NULL;
-    xmlTextWriterPtr w = xmlNewTextWriterMemory(buf, 0);
-    char *out = NULL;
-    if (w != NULL) {
-        bool ok = write_xml(w, a);
-        xmlFreeTextWriter(w);
-        int n = ok ? xmlBufferLength(buf) : -1;
-        out = n > 0 ? malloc((size_t)n + 1) : NULL;
-        if (out != NULL) {
-            memcpy(out, xmlBufferContent(buf), (size_t)n);
-            out[n] = '\0';
-            *len = (size_t)n;
-        }
-    }
-    if (xmlBufferLength(buf) > 0)
-        OPENSSL_cleanse((void *)xmlBufferContent(buf), (size_t)xmlBufferLength(buf));
-    xmlBufferFree(buf);
-    return out;
+    return wire_xml_render(write_xml, a, len);
 }
 
 /* ---------------------------------------------------------------- replies */
@@ -432,60 +392,6 @@ static void refuse_call(void *ctx, http_request *req, call_refusal why, double r
 
 /* --------------------------------------------------------- the request */
 
-static bool is_space(char ch)
-{
-    return ch == ' ' || ch == '\t';
-}
-
-static const char *value_of(const form *f, const char *name, size_t *len)
-{
-    const form_field *fld = form_get(f, name);
-    *len = fld != NULL ? fld->value_len : 0;
-    return fld != NULL ? fld->value : "";
-}
-
-/* application/x-www-form-urlencoded, with at most a UTF-8 charset. */
-static bool form_content_type(const char *ct)
-{
-    static const char want[] = "application/x-www-form-urlencoded";
-    while (is_space(*ct))
-        ct++;
-    if (strncasecmp(ct, want, sizeof want - 1) != 0)
-        return false;
-    const char *p = ct + sizeof want - 1;
-    while (is_space(*p))
-        p++;
-    if (*p == '\0')
-        return true;
-    if (*p != ';')
-        return false;
-    for (;;) {
-        p++;
-        while (is_space(*p))
-            p++;
-        if (*p == '\0')
-            return true;
-        size_t n = strcspn(p, ";");
-        if (strncasecmp(p, "charset=", 8) == 0) {
-            const char *v = p + 8;
-            size_t vn = n - 8;
-            if (vn >= 2 && v[0] == '"' && v[vn - 1] == '"') {
-                v++;
-                vn -= 2;
-            }
-            while (vn > 0 && is_space(v[vn - 1]))
-                vn--;
-            bool utf8 = (vn == 5 && strncasecmp(v, "utf-8", 5) == 0) ||
-                        (vn == 4 && strncasecmp(v, "utf8", 4) == 0);
-            if (!utf8)
-                return false;
-        }
-        p += n;
-        if (*p == '\0')
-            return true;
-    }
-}
-
 /* format from the query string alone (for answers before the body is
  * read: wrong method, too large, content type). */
 static bool query_wants_xml(http_request *req)
@@ -494,7 +400,7 @@ static bool query_wants_xml(http_request *req)
     bool xml = false;
     if (form_add_query(&q, req) == FORM_OK) {
         size_t n;
-        const char *v = value_of(&q, "format", &n);
+        const char *v = form_value(&q, "format", &n);
         xml = n == 3 && strncasecmp(v, "xml", 3) == 0;
     }
     form_clear(&q);
@@ -507,7 +413,7 @@ static int read_parameters(http_request *req, pyi_call *c)
 {
     if (req->body_len > 0) {
         const char *ct = request_header(req, "Content-Type");
-        if (ct != NULL && !form_content_type(ct)) {
+        if (ct != NULL && !form_content_type_ok(ct)) {
             c->xml = query_wants_xml(req);
             reply_info_full(req, c->xml, 415, "请求体必须是application/x-www-form-urlencoded",
                             "the body must be application/x-www-form-urlencoded (UTF-8)", NULL,
@@ -528,7 +434,7 @@ static int read_parameters(http_request *req, pyi_call *c)
         return -1;
     }
     size_t fmt_len;
-    const char *fmt = value_of(&c->f, "format", &fmt_len);
+    const char *fmt = form_value(&c->f, "format", &fmt_len);
     /* The format first, so that every later answer is in it (a duplicated
      * format is answered in JSON). */
     if (form_count(&c->f, "format") == 1 && fmt_len == 3 && strncasecmp(fmt, "xml", 3) == 0)
@@ -551,7 +457,7 @@ static int read_parameters(http_request *req, pyi_call *c)
 static int check_time(const form *f)
 {
     size_t n;
-    const char *t = value_of(f, "time", &n);
+    const char *t = form_value(f, "time", &n);
     if (n == 0)
         return PYI_OK;
     if (n > 12)
@@ -573,8 +479,8 @@ static int check_time(const form *f)
 static int authenticate(http_request *req, tenancy *t, pyi_call *c, tn_app *app)
 {
     size_t appid_len, sign_len;
-    const char *appid = value_of(&c->f, "appid", &appid_len);
-    const char *sign = value_of(&c->f, "sign", &sign_len);
+    const char *appid = form_value(&c->f, "appid", &appid_len);
+    const char *sign = form_value(&c->f, "sign", &sign_len);
     char secret[TN_SECRET_MAX];
     memset(secret, 0, sizeof secret);
     tn_status st = TN_ERR_NOT_FOUND;
@@ -693,7 +599,7 @@ static int admit(http_request *req, tenancy *t, const tn_app *app, pyi_call *c)
 static int read_image(http_request *req, pyi_call *c, ocr_call_spec *spec)
 {
     size_t side_len, img_len;
-    const char *side = value_of(&c->f, "id_card_side", &side_len);
+    const char *side = form_value(&c->f, "id_card_side", &side_len);
     if (side_len == 0)
         c->want = VX_SIDE_UNKNOWN;
     else if (side_len == 5 && memcmp(side, "front", 5) == 0)
@@ -706,7 +612,7 @@ static int read_image(http_request *req, pyi_call *c, ocr_call_spec *spec)
         return -1;
     }
     spec->want = c->want;
-    const char *img = value_of(&c->f, "url_image", &img_len);
+    const char *img = form_value(&c->f, "url_image", &img_len);
     if (img_len == 0) {
         reply_info(req, c->xml, "url_image不能为空", "url_image is required");
         return -1;
@@ -782,9 +688,9 @@ void dialect_pyi_ocr(http_request *req)
     }
     size_t n;
     int code = PYI_OK;
-    if (value_of(&c->f, "appid", &n), n == 0)
+    if (form_value(&c->f, "appid", &n), n == 0)
         code = PYI_NO_APPID;
-    else if (value_of(&c->f, "sign", &n), n == 0)
+    else if (form_value(&c->f, "sign", &n), n == 0)
         code = PYI_NO_SIGN;
     else
         code = check_time(&c->f);

@@ -452,20 +452,6 @@ static void run_action(http_request *req, const tn_app *app, const char *action,
 
 /* --------------------------------------------------------- helpers */
 
-/* The media type of the request (before any ';'), compared without case. */
-static bool media_type_is(const http_request *req, const char *want)
-{
-    const char *ct = request_header(req, "Content-Type");
-    if (ct == NULL)
-        return false;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    size_t n = strcspn(ct, ";");
-    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
-        n--;
-    return n == strlen(want) && strncasecmp(ct, want, n) == 0;
-}
-
 /* Unix seconds: 1..12 decimal digits. */
 static bool parse_timestamp(const char *s, int64_t *out)
 {
@@ -618,7 +604,8 @@ static bool tc3_signature_ok(http_request *req, const tc3_auth *a, const char *t
 static void handle_tc3(http_request *req, tenancy *t, const char *authorization, bool get)
 {
     /* The shape first: what carries the parameters. */
-    if (!get && !media_type_is(req, "application/json")) {
+    const char *ct = request_header(req, "Content-Type");
+    if (!get && !http_media_type_is(ct, "application/json", NULL)) {
         tc_error(req, "InvalidParameter",
                  "A TC3-HMAC-SHA256 POST carries its parameters as Content-Type: "
                  "application/json (application/x-www-form-urlencoded goes with the "
@@ -751,14 +738,15 @@ static void handle_v1(http_request *req, tenancy *t, bool get)
     if (get) {
         fs = form_add_query(f, req);
     } else {
-        if (media_type_is(req, "application/json")) {
+        const char *ct = request_header(req, "Content-Type");
+        if (http_media_type_is(ct, "application/json", NULL)) {
             release_tc(owned);
             auth_failed(req, t, "AuthFailure.InvalidAuthorization",
                         "A request with Content-Type: application/json must be signed with "
                         "TC3-HMAC-SHA256 in the Authorization header.");
             return;
         }
-        if (!media_type_is(req, "application/x-www-form-urlencoded")) {
+        if (!http_media_type_is(ct, "application/x-www-form-urlencoded", NULL)) {
             release_tc(owned);
             tc_error(req, "InvalidParameter",
                      "Unsupported Content-Type: send application/json (TC3-HMAC-SHA256) or "

@@ -132,6 +132,19 @@ const form_field *form_get(const form *f, const char *name)
     return NULL;
 }
 
+const char *form_value(const form *f, const char *name, size_t *len)
+{
+    const form_field *fld = form_get(f, name);
+    *len = fld != NULL ? fld->value_len : 0;
+    return fld != NULL ? fld->value : "";
+}
+
+bool form_content_type_ok(const char *ct)
+{
+    bool utf8;
+    return http_media_type_is(ct, "application/x-www-form-urlencoded", &utf8) && utf8;
+}
+
 size_t form_count(const form *f, const char *name)
 {
     size_t n = 0;

@@ -54,6 +54,14 @@ form_status form_add_query(form *f, const http_request *req);
 /* The first field called `name`, or NULL. */
 const form_field *form_get(const form *f, const char *name);
 
+/* The value of the first field called `name` (its length in *len), or ""
+ * (length 0) when there is none. Borrowed from `f`. */
+const char *form_value(const form *f, const char *name, size_t *len);
+
+/* Is Content-Type value `ct` a urlencoded form in UTF-8 (no charset, or a
+ * UTF-8 one)? NULL is false. */
+bool form_content_type_ok(const char *ct);
+
 /* How many fields are called `name`. */
 size_t form_count(const form *f, const char *name);
 

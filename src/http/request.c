@@ -525,25 +525,46 @@ int reply_bytes(http_request *req, unsigned status, const char *content_type, co
 
 /* -------------------------------------------------------------- JSON body */
 
-/* "application/json", case-insensitive, optionally followed by parameters. */
-static bool is_json_content_type(const char *ct)
+bool http_media_type_is(const char *ct, const char *want, bool *utf8)
 {
-    static const char want[] = "application/json";
+    if (utf8 != NULL)
+        *utf8 = true;
     if (ct == NULL)
         return false;
     while (*ct == ' ' || *ct == '\t')
         ct++;
-    if (strncasecmp(ct, want, sizeof want - 1) != 0)
+    size_t n = strcspn(ct, ";");
+    size_t m = n;
+    while (m > 0 && (ct[m - 1] == ' ' || ct[m - 1] == '\t'))
+        m--;
+    if (m != strlen(want) || strncasecmp(ct, want, m) != 0)
         return false;
-    ct += sizeof want - 1;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    return *ct == '\0' || *ct == ';';
+    for (const char *p = ct + n; *p == ';';) {
+        p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t len = strcspn(p, ";");
+        if (utf8 != NULL && strncasecmp(p, "charset=", 8) == 0) {
+            const char *v = p + 8;
+            size_t vlen = len - 8;
+            while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+                vlen--;
+            if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
+                v++;
+                vlen -= 2;
+            }
+            *utf8 = (vlen == 5 && strncasecmp(v, "utf-8", 5) == 0) ||
+                    (vlen == 4 && strncasecmp(v, "utf8", 4) == 0);
+        }
+        p += len;
+    }
+    return true;
 }
 
 json_t *request_json_object(http_request *req)
 {
-    if (!is_json_content_type(request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+    if (!http_media_type_is(request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE), "application/json",
+                            NULL)) {
         reply_error(req, 415, "unsupported_media_type",
                     "the request body must be JSON (Content-Type: application/json)");
         return NULL;

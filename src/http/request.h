@@ -210,6 +210,14 @@ size_t http_json_write(const json_t *v, char *buf, size_t cap);
  * bytes needed, as http_json_write. */
 size_t http_json_string(const char *s, size_t len, char *buf, size_t cap);
 
+/* ------------------------------------------------------------ media types */
+
+/* Is the media type of Content-Type value `ct` (its part before ';',
+ * trimmed, case-insensitive) `want`? `*utf8` (may be NULL) is false when
+ * a charset parameter names anything but UTF-8 ("utf-8", "utf8", quoted
+ * or not). NULL `ct` is false. */
+bool http_media_type_is(const char *ct, const char *want, bool *utf8);
+
 /* ------------------------------------------------------------ JSON body */
 
 /* The body as a JSON object (new reference: json_decref it), or NULL after
