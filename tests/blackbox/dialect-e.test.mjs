@@ -24,20 +24,17 @@ import test, { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { createServer } from 'node:http';
-import { join, resolve } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { startReady, runServe } from './lib/server.mjs';
-import { generateSet } from '../../bench/lib/idcard_eval.mjs';
+import { BLANK_PNG, MODELS_DIR, closeServer, imageServer, syntheticCards } from './lib/images.mjs';
 
 const SANITIZER = /AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:/;
 const PATH = '/pyi/76/194';
 const APPID = '10001';
 const SECRET = 'demo-secret';
 // A blank 16 x 16 PNG (no card in it).
-const BLANK_PNG = 'iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAFElEQVR42mP4TyJgGNUwqmH4agAAr639H23ooMoAAAAASUVORK5CYII=';
 const NEEDS_OCR = 'needs the OCR engine';
 
 const MSG = {
@@ -59,34 +56,6 @@ const MSG = {
 
 const unixNow = () => Math.floor(Date.now() / 1000);
 
-const SOURCE_ROOT = resolve(process.env.SHIMING_SOURCE ?? '.');
-const MODELS_DIR = join(SOURCE_ROOT, 'deps/models');
-
-/** Readable cards of the generator's `tests` set (SHIMING_IDCARD_FIXTURES:
- * a folder with truth.jsonl from tools/cardgen; else generated into a
- * temporary folder, seed 7): a clean front and back, a photographed front,
- * an upside-down photo. null when the generator cannot run. */
-function syntheticCards() {
-  const given = process.env.SHIMING_IDCARD_FIXTURES;
-  let dir = given;
-  if (!given) {
-    if (spawnSync('python3', ['-c', 'import PIL, numpy'], { stdio: 'ignore' }).status !== 0 &&
-        spawnSync('/usr/bin/python3', ['-c', 'import PIL, numpy'], { stdio: 'ignore' }).status !== 0) return null;
-    dir = mkdtempSync(join(tmpdir(), 'shiming-cards-'));
-  }
-  const truth = given
-    ? readFileSync(join(dir, 'truth.jsonl'), 'utf8').trim().split('\n').map((l) => ({ ...JSON.parse(l), path: join(dir, JSON.parse(l).file) }))
-    : generateSet(process.env.SHIMING_BIN ?? 'build/shiming', SOURCE_ROOT, dir, 'tests', 0, 7);
-  const readable = truth.filter((x) => x.readable && !x.mismatch);
-  const pick = [
-    readable.find((x) => x.side === 'front' && !x.photographed),
-    readable.find((x) => x.side === 'back' && !x.photographed),
-    readable.find((x) => x.side === 'front' && x.photographed),
-    readable.find((x) => x.photographed && Math.abs(x.degradations.rotation - 180) < 15),
-    readable.find((x) => !x.photographed && x.degradations.rotation === 180),
-  ].filter(Boolean);
-  return { list: pick, cleanup: () => { if (!given) rmSync(dir, { recursive: true, force: true }); } };
-}
 
 /** The seed's sign: ksort, skip empty values, name + value, + secret, md5. */
 function sign(params, secret) {
@@ -187,34 +156,6 @@ async function makeApp(s, name, settings = {}, packages = { pyi_ocr: 1000 }) {
   for (const [product, p] of Object.entries(packages))
     await admin(s, 'POST', `/apps/${name}/packages`, { product, ...(typeof p === 'number' ? { total: p } : p) });
   return { appid: cred.id, secret: cred.secret };
-}
-
-/** A loopback HTTP server for image URLs. */
-function imageServer() {
-  const png = Buffer.from(BLANK_PNG, 'base64');
-  const srv = createServer((req, res) => {
-    const u = new URL(req.url, 'http://x');
-    if (u.pathname === '/png') {
-      res.writeHead(200, { 'content-type': 'image/png' }).end(png);
-    } else if (u.pathname === '/text') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('not an image at all');
-    } else if (u.pathname === '/big') {
-      res.writeHead(200, { 'content-type': 'image/png' }).end(Buffer.alloc(200 * 1024, 7));
-    } else if (u.pathname === '/slow') {
-      const t = setTimeout(() => res.writeHead(200).end(png), Number(u.searchParams.get('ms') ?? 3000));
-      res.on('close', () => clearTimeout(t));
-    } else if (u.pathname === '/redirect') {
-      res.writeHead(302, { location: u.searchParams.get('to') }).end();
-    } else {
-      res.writeHead(404).end('no');
-    }
-  });
-  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve(srv)));
-}
-
-function closeServer(srv) {
-  srv.closeAllConnections?.();
-  return new Promise((resolve) => srv.close(() => resolve()));
 }
 
 /** Does this build read cards? A signed blank PNG answers 10000 only then. */

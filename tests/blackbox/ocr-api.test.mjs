@@ -20,18 +20,14 @@
 // Must never: reach outside 127.0.0.1, or leave a server running.
 import test, { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { createServer } from 'node:http';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { DEMO_AUTH, postJson, startReady } from './lib/server.mjs';
-import { generateSet } from '../../bench/lib/idcard_eval.mjs';
+import { BLANK_PNG, MODELS_DIR, closeServer, imageServer, syntheticCards } from './lib/images.mjs';
 
 const SANITIZER = /AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:/;
 const PATH = '/v1/ocr/idcard';
-const BLANK_PNG = 'iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAFElEQVR42mP4TyJgGNUwqmH4agAAr639H23ooMoAAAAASUVORK5CYII=';
 const NEEDS_OCR = 'needs the OCR engine';
 const FIELDS = ['name', 'sex', 'ethnicity', 'birth', 'address', 'id_number', 'authority', 'valid_from', 'valid_to'];
 
@@ -78,55 +74,6 @@ function notReadable(r) {
     (r.status === 415 && r.json?.error?.code === 'unsupported_image');
 }
 
-const SOURCE_ROOT = resolve(process.env.SHIMING_SOURCE ?? '.');
-const MODELS_DIR = join(SOURCE_ROOT, 'deps/models');
-
-/** Readable cards of the generator's `tests` set (SHIMING_IDCARD_FIXTURES:
- * a folder with truth.jsonl from tools/cardgen; else generated into a
- * temporary folder, seed 7): a clean front and back, a photographed front,
- * an upside-down photo. null when the generator cannot run. */
-function syntheticCards() {
-  const given = process.env.SHIMING_IDCARD_FIXTURES;
-  let dir = given;
-  if (!given) {
-    if (spawnSync('python3', ['-c', 'import PIL, numpy'], { stdio: 'ignore' }).status !== 0 &&
-        spawnSync('/usr/bin/python3', ['-c', 'import PIL, numpy'], { stdio: 'ignore' }).status !== 0) return null;
-    dir = mkdtempSync(join(tmpdir(), 'shiming-cards-'));
-  }
-  const truth = given
-    ? readFileSync(join(dir, 'truth.jsonl'), 'utf8').trim().split('\n').map((l) => ({ ...JSON.parse(l), path: join(dir, JSON.parse(l).file) }))
-    : generateSet(process.env.SHIMING_BIN ?? 'build/shiming', SOURCE_ROOT, dir, 'tests', 0, 7);
-  const readable = truth.filter((x) => x.readable && !x.mismatch);
-  const pick = [
-    readable.find((x) => x.side === 'front' && !x.photographed),
-    readable.find((x) => x.side === 'back' && !x.photographed),
-    readable.find((x) => x.side === 'front' && x.photographed),
-    readable.find((x) => x.photographed && Math.abs(x.degradations.rotation - 180) < 15),
-    readable.find((x) => !x.photographed && x.degradations.rotation === 180),
-  ].filter(Boolean);
-  return { list: pick, cleanup: () => { if (!given) rmSync(dir, { recursive: true, force: true }); } };
-}
-
-function imageServer() {
-  const png = Buffer.from(BLANK_PNG, 'base64');
-  const srv = createServer((req, res) => {
-    const u = new URL(req.url, 'http://x');
-    if (u.pathname === '/png') res.writeHead(200, { 'content-type': 'image/png' }).end(png);
-    else if (u.pathname === '/text') res.writeHead(200).end('plain text, no image');
-    else if (u.pathname === '/big') res.writeHead(200).end(Buffer.alloc(200 * 1024, 1));
-    else if (u.pathname === '/slow') {
-      const t = setTimeout(() => res.writeHead(200).end(png), Number(u.searchParams.get('ms') ?? 3000));
-      res.on('close', () => clearTimeout(t));
-    } else if (u.pathname === '/redirect') res.writeHead(302, { location: u.searchParams.get('to') }).end();
-    else res.writeHead(404).end('no');
-  });
-  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve(srv)));
-}
-
-function closeServer(srv) {
-  srv.closeAllConnections?.();
-  return new Promise((resolve) => srv.close(() => resolve()));
-}
 
 async function admin(s, method, path, body) {
   const token = readFileSync(join(s.dir, 'admin.token'), 'utf8').trim();
