@@ -13,9 +13,9 @@
 // parameters, GET and POST, JSON and XML (well-formed, checked with
 // xmllint), the configurable path, the audit rows (dialect pyi_ocr, vendor
 // code, nothing charged).
-// Waiting for the OCR engine (test.skip with "needs the OCR engine", from a
-// probe: a signed request with a blank PNG answers 10000 only where OCR
-// runs): 10000 and its charge, 10018, and the
+// With the OCR engine (required: a probe — a signed request with a blank
+// PNG answers 10000 only where OCR runs — fails the suite when
+// scripts/setup's models are missing): 10000 and its charge, 10018, and the
 // synthetic cards (tools/cardgen's tests set, generated at run time).
 //
 // Must never: reach outside 127.0.0.1 (the metadata address is refused by
@@ -35,7 +35,7 @@ const PATH = '/pyi/76/194';
 const APPID = '10001';
 const SECRET = 'demo-secret';
 // A blank 16 x 16 PNG (no card in it).
-const NEEDS_OCR = 'needs the OCR engine';
+const NEEDS_OCR = 'the OCR engine does not read here: scripts/setup installs ONNX Runtime and the models (deps/)';
 
 const MSG = {
   10001: 'appid必须指定,可以我的应用里面查看',
@@ -360,8 +360,8 @@ describe('dialect E on a demo server', () => {
     assert.ok(!audit2.rows.some((x) => x.request_id === bad.headers.get('x-request-id')));
   });
 
-  test('10000: a read, charged (needs the OCR engine)', async (t) => {
-    if (!ready) return t.skip(NEEDS_OCR);
+  test('10000: a read, charged (needs the OCR engine)', async () => {
+    assert.ok(ready, NEEDS_OCR);
     const before0 = await admin(s, 'GET', '/apps/demo/usage');
     const used = (u) => u.packages.filter((p) => p.product === 'pyi_ocr').reduce((a, p) => a + p.used, 0);
     for (const format of ['json', 'xml']) {
@@ -378,17 +378,17 @@ describe('dialect E on a demo server', () => {
     assert.equal(used(after0) - used(before0), 3);
   });
 
-  test('10018: units used up (needs the OCR engine)', async (t) => {
-    if (!ready) return t.skip(NEEDS_OCR);
+  test('10018: units used up (needs the OCR engine)', async () => {
+    assert.ok(ready, NEEDS_OCR);
     const one = await makeApp(s, 'e-one', {}, { pyi_ocr: 1 });
     assertCode(await call(s, signed({ appid: one.appid }, one.secret)), 10000, { message: '识别成功' });
     assertCode(await call(s, signed({ appid: one.appid }, one.secret)), 10018);
   });
 
-  test('synthetic cards: the fields read (needs the OCR engine)', async (t) => {
-    if (!ready) return t.skip(NEEDS_OCR);
+  test('synthetic cards: the fields read (needs the OCR engine)', async () => {
+    assert.ok(ready, NEEDS_OCR);
     const cards = syntheticCards();
-    if (cards === null) return t.skip('needs python3-pil and python3-numpy (tools/cardgen)');
+    assert.ok(cards !== null, 'tools/cardgen cannot run: scripts/setup installs python3-pil and python3-numpy');
     const keys = { name: '姓名', sex: '性别', ethnicity: '民族', birth: '出生', address: '住址', id_number: '公民身份号码',
       authority: '签发机关', valid_from: '签发日期', valid_to: '失效日期' };
     try {

@@ -11,8 +11,9 @@
 // Retry-After, workers = 1, queue_max = 1 and slow downloads), the
 // Idempotency-Key header's format, the audit rows (native, vendor code,
 // not charged) and a clean shutdown with jobs in flight.
-// Waiting for the OCR engine (test.skip "needs the OCR engine", from a
-// probe: a blank PNG answers 200 only where OCR runs): the 200 answer's
+// With the OCR engine (required: a probe — a blank PNG answers 200 only
+// where OCR runs — fails the suite when scripts/setup's models are
+// missing): the 200 answer's
 // shape and charge, multipart and URL reads, idempotent replays, and the
 // synthetic cards (tools/cardgen's tests set, generated at run time, or
 // SHIMING_IDCARD_FIXTURES: a folder with its truth.jsonl).
@@ -20,7 +21,8 @@
 // Must never: reach outside 127.0.0.1, or leave a server running.
 import test, { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { DEMO_AUTH, postJson, startReady } from './lib/server.mjs';
@@ -28,7 +30,7 @@ import { BLANK_PNG, MODELS_DIR, closeServer, imageServer, syntheticCards } from 
 
 const SANITIZER = /AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:/;
 const PATH = '/v1/ocr/idcard';
-const NEEDS_OCR = 'needs the OCR engine';
+const NEEDS_OCR = 'the OCR engine does not read here: scripts/setup installs ONNX Runtime and the models (deps/)';
 const FIELDS = ['name', 'sex', 'ethnicity', 'birth', 'address', 'id_number', 'authority', 'valid_from', 'valid_to'];
 
 async function stopClean(s) {
@@ -213,8 +215,8 @@ describe('POST /v1/ocr/idcard', () => {
     assertError(await postJson(s, PATH, { image_url: 'http://169.254.169.254/' }, auth), 403, 'quota_exhausted');
   });
 
-  test('a read: the answer and its charge (needs the OCR engine)', async (t) => {
-    if (!ready) return t.skip(NEEDS_OCR);
+  test('a read: the answer and its charge (needs the OCR engine)', async () => {
+    assert.ok(ready, NEEDS_OCR);
     const used = async () => (await admin(s, 'GET', '/apps/demo/usage')).packages
       .filter((p) => p.product === 'ocr_idcard').reduce((a, p) => a + p.used, 0);
     const before0 = await used();
@@ -242,10 +244,10 @@ describe('POST /v1/ocr/idcard', () => {
     assert.equal(await used() - before0, 4);
   });
 
-  test('synthetic cards: the fields read (needs the OCR engine)', async (t) => {
-    if (!ready) return t.skip(NEEDS_OCR);
+  test('synthetic cards: the fields read (needs the OCR engine)', async () => {
+    assert.ok(ready, NEEDS_OCR);
     const cards = syntheticCards();
-    if (cards === null) return t.skip('needs python3-pil and python3-numpy (tools/cardgen)');
+    assert.ok(cards !== null, 'tools/cardgen cannot run: scripts/setup installs python3-pil and python3-numpy');
     try {
       let n = 0;
       for (const c of cards.list) {
@@ -288,17 +290,19 @@ describe('POST /v1/ocr/idcard: configuration', () => {
     }
   });
 
-  test('models that cannot be loaded: the server starts, logs why, and OCR answers 503', async (t) => {
-    const s = await startReady([]);
+  test('models that cannot be loaded: the server starts, logs why, and OCR answers 503', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'shiming-no-models-'));
+    const s = await startReady(['--models-dir', empty]);
     try {
       const ev = s.lines.find((l) => l.event === 'ocr_unavailable' || l.event === 'ocr_ready');
       assert.ok(ev, 'an ocr_ready or ocr_unavailable event');
-      if (ev.event === 'ocr_ready') return t.skip('the models are loaded here');
+      assert.equal(ev.event, 'ocr_unavailable');
       assert.equal(typeof ev.message, 'string');
       const r = await postJson(s, PATH, { image_base64: BLANK_PNG });
       assert.ok(notReadable(r), r.text);
     } finally {
       await stopClean(s);
+      rmSync(empty, { recursive: true, force: true });
     }
   });
 
