@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,76 +79,6 @@ bool envelope_default_path(const char *key_file, const char *name, char *out, si
 }
 
 /* ------------------------------------------------------------ key files */
-
-static void fsync_dir_of(const char *path)
-{
-    char dir[PATH_MAX];
-    if (!envelope_default_path(path, ".", dir, sizeof dir))
-        return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-}
-
-/* Publish `data` at `path` (mode 0600) unless a file is there already:
- * 1 written, 0 someone else created it meanwhile, -1 error (err set). */
-static int publish_file(const char *path, const char *data, size_t len, char *err, size_t errlen)
-{
-    if (!make_parent_dirs(path)) {
-        set_err(err, errlen, "cannot create the directory of key file '%s': %s", path,
-                strerror(errno));
-        return -1;
-    }
-    char tmp[PATH_MAX];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= sizeof tmp) {
-        set_err(err, errlen, "key file path '%s' is too long", path);
-        return -1;
-    }
-    int fd = mkstemp(tmp); /* mode 0600 */
-    if (fd < 0) {
-        set_err(err, errlen, "cannot create key file '%s': %s", path, strerror(errno));
-        return -1;
-    }
-    bool ok = fchmod(fd, 0600) == 0;
-    size_t done = 0;
-    while (ok && done < len) {
-        ssize_t n = write(fd, data + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            ok = false;
-        else
-            done += (size_t)n;
-    }
-    ok = ok && fsync(fd) == 0;
-    int e = errno;
-    ok = (close(fd) == 0) && ok;
-    if (!ok) {
-        unlink(tmp);
-        set_err(err, errlen, "cannot write key file '%s': %s", path, strerror(e));
-        return -1;
-    }
-    int rc = 1;
-    if (link(tmp, path) != 0) {
-        e = errno;
-        if (e == EEXIST) {
-            rc = 0;
-        } else if ((e == EPERM || e == ENOTSUP || e == ENOSYS) && access(path, F_OK) != 0 &&
-                   rename(tmp, path) == 0) {
-            fsync_dir_of(path);
-            return 1;
-        } else {
-            set_err(err, errlen, "cannot create key file '%s': %s", path, strerror(e));
-            rc = -1;
-        }
-    }
-    unlink(tmp);
-    if (rc == 1)
-        fsync_dir_of(path);
-    return rc;
-}
 
 /* A new key pair for `a`: RSA 2048 or SM2. */
 static EVP_PKEY *generate(envelope_alg a)
@@ -247,7 +176,7 @@ static int create_key(const char *path, envelope_alg a, EVP_PKEY **out, char *er
                 a == ENVELOPE_AES_256_CBC ? "RSA" : "SM2", path);
         return -1;
     }
-    int rc = publish_file(path, data, (size_t)len, err, errlen);
+    int rc = create_private_file(path, data, (size_t)len, err, errlen);
     BIO_free(bio); /* secure heap: cleansed on free */
     if (rc == 1) {
         *out = pkey;

@@ -15,7 +15,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,27 +67,6 @@ static bool parse_key_text(const char *buf, size_t len, sm_key *out)
         out->bytes[i] = (uint8_t)(hi << 4 | lo);
     }
     return true;
-}
-
-static void fsync_parent(const char *path)
-{
-    char dir[PATH_MAX];
-    size_t len = strlen(path);
-    if (len >= sizeof dir)
-        return;
-    memcpy(dir, path, len + 1);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL)
-        strcpy(dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
 }
 
 typedef enum { READ_OK, READ_MISSING, READ_FAILED } read_result;
@@ -160,75 +138,23 @@ static sm_key_status create_key_file(const char *path, sm_key *out, bool *raced,
                                      size_t errlen)
 {
     *raced = false;
-    if (!make_parent_dirs(path)) {
-        set_err(err, errlen, "cannot create the directory of key file '%s': %s", path,
-                strerror(errno));
-        return SM_KEY_ERR_IO;
-    }
     if (RAND_bytes(out->bytes, SM_KEY_BYTES) != 1) {
         set_err(err, errlen, "the random number generator failed; no key was created");
         return SM_KEY_ERR_RANDOM;
     }
-    char tmp[PATH_MAX];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= sizeof tmp) {
-        OPENSSL_cleanse(out, sizeof *out);
-        set_err(err, errlen, "key file path '%s' is too long", path);
-        return SM_KEY_ERR_IO;
-    }
-    int fd = mkstemp(tmp); /* mode 0600 */
-    if (fd < 0) {
-        OPENSSL_cleanse(out, sizeof *out);
-        set_err(err, errlen, "cannot create key file '%s': %s", path, strerror(errno));
-        return SM_KEY_ERR_IO;
-    }
     char text[SM_KEY_BYTES * 2 + 1];
     sm_hex_encode(out->bytes, SM_KEY_BYTES, text);
     text[SM_KEY_BYTES * 2] = '\n'; /* the file: 64 hex characters and a newline */
-    bool ok = fchmod(fd, 0600) == 0;
-    size_t done = 0;
-    while (ok && done < sizeof text) {
-        ssize_t n = write(fd, text + done, sizeof text - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            ok = false;
-        else
-            done += (size_t)n;
-    }
+    int rc = create_private_file(path, text, sizeof text, err, errlen);
     OPENSSL_cleanse(text, sizeof text);
-    ok = ok && fsync(fd) == 0;
-    int e = errno;
-    ok = (close(fd) == 0) && ok;
-    if (!ok) {
-        unlink(tmp);
-        OPENSSL_cleanse(out, sizeof *out);
-        set_err(err, errlen, "cannot write key file '%s': %s", path, strerror(e));
-        return SM_KEY_ERR_IO;
+    if (rc == 1)
+        return SM_KEY_OK;
+    OPENSSL_cleanse(out, sizeof *out);
+    if (rc == 0) { /* another process created the key meanwhile: load that one */
+        *raced = true;
+        return SM_KEY_OK;
     }
-    /* link() fails with EEXIST instead of replacing a key another process
-     * created meanwhile; rename() is the fallback where hard links are not
-     * supported. */
-    if (link(tmp, path) != 0) {
-        e = errno;
-        if (e == EEXIST) {
-            unlink(tmp);
-            OPENSSL_cleanse(out, sizeof *out);
-            *raced = true;
-            return SM_KEY_OK;
-        }
-        if ((e == EPERM || e == ENOTSUP || e == ENOSYS) && access(path, F_OK) != 0 &&
-            rename(tmp, path) == 0) {
-            fsync_parent(path);
-            return SM_KEY_OK;
-        }
-        unlink(tmp);
-        OPENSSL_cleanse(out, sizeof *out);
-        set_err(err, errlen, "cannot create key file '%s': %s", path, strerror(e));
-        return SM_KEY_ERR_IO;
-    }
-    unlink(tmp);
-    fsync_parent(path);
-    return SM_KEY_OK;
+    return SM_KEY_ERR_IO;
 }
 
 sm_key_status sm_key_load(const char *path, bool create, sm_key *out, bool *created, char *err,
