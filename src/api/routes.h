@@ -36,6 +36,7 @@
 #include "registry/registry.h"
 #include "tenancy/tenancy.h"
 #include "vision/jobs.h"
+#include "vision/face.h"
 #include "vision/ocr.h"
 
 /* Who may call a route. */
@@ -122,6 +123,7 @@ typedef struct {
     /* ID-card OCR (api/ocr.h), set by serve before start; zero = disabled. */
     bool ocr_enabled;               /* [vision] enabled */
     vx_ocr *ocr;                    /* borrowed; NULL = the models could not be loaded */
+    vx_face *face;                  /* faces (api/face.h); borrowed; NULL = not loaded */
     vx_jobs *jobs;                  /* borrowed: the inference worker pool */
     unsigned ocr_workers;           /* its size, for Retry-After estimates */
     fetch_options fetch;            /* image URLs; fetch.allow_cidrs points at fetch_allow */

@@ -161,10 +161,37 @@ reg_status registry_writer_put_hashed(reg_writer *w, const reg_hashed_row *row,
  * zeroed). REG_NOT_FOUND if absent. */
 reg_status registry_delete(registry *r, const char id18[18]);
 
+/* ----------------------------------------------------------- portraits */
+
+/*
+ * Portrait templates: at most one face embedding per person (what the
+ * registry compares a selfie with; vision/face.h makes it). Stored apart
+ * from the identity rows (a table of its own, keyed by the person's id
+ * hash), encrypted with AES-256-GCM under the server sub-key
+ * "registry/portrait" with the id hash as associated data, so that a
+ * template moved to another person does not decrypt. Never an image: the
+ * import computes the embedding and drops the picture. Erased with the
+ * person (registry_delete).
+ */
+#define REG_PORTRAIT_DIM 512
+
+/* Within the writer's batch: set (or replace) the person's template. The
+ * person need not have cards yet in this batch. Idempotent in effect (the
+ * same embedding again: REG_PUT_UNCHANGED). */
+reg_status registry_writer_put_portrait(reg_writer *w, const uint8_t id_hash[SM_HASH_BYTES],
+                                        const float emb[REG_PORTRAIT_DIM],
+                                        reg_put_result *result);
+
+/* The person's template into emb. REG_NOT_FOUND when the person has none
+ * (or is absent: *has_person tells which; may be NULL). Thread-safe. */
+reg_status registry_portrait_get(registry *r, const char id18[18], float emb[REG_PORTRAIT_DIM],
+                                 bool *has_person);
+
 typedef struct {
     uint64_t persons;
     uint64_t cards;
     uint64_t lost_cards;
+    uint64_t portraits;        /* persons with a portrait template */
     uint64_t hukou[3];         /* persons by reg_hukou */
     uint64_t store_bytes;      /* file size, WAL included */
     int schema_version;

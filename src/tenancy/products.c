@@ -40,6 +40,15 @@ static const product_def products[] = {
      * and seed 004 (dialect E), whose 10000 is exactly a read. */
     {"ocr_idcard", V(SM_VERDICT_READ), 0, 0},
     {"pyi_ocr", V(SM_VERDICT_READ), 0, 0},
+    /* Faces and eKYC (api/face.h): "match" is passed / the same person,
+     * "mismatch" a decision against; an image without a face, an image or
+     * download error, a person or portrait not on file are free. Native
+     * /v1/face/compare, /v1/face/verify, /v1/ekyc, and seed 003 (dialect
+     * D) EkycVerify, which bills every Result.SubCode. */
+    {"face_compare", MATCH_OR_NOT, 0, 0},
+    {"face_verify", MATCH_OR_NOT, 0, 0},
+    {"ekyc", MATCH_OR_NOT, 0, 0},
+    {"ekyc_verify", MATCH_OR_NOT, 0, 0},
 };
 
 static const product_def *find(const char *product)
