@@ -37,6 +37,9 @@ typedef struct {
 /* NULL with a message when a model cannot be loaded or has unexpected
  * input/output shapes. */
 vx_face *vx_face_open(vx_runtime *rt, const vx_face_models *m, char *err, size_t errlen);
+/* The same, with the four models' standard file names in `models_dir`
+ * ([vision] models_dir): what serve, the CLI and the import use. */
+vx_face *vx_face_open_dir(vx_runtime *rt, const char *models_dir, char *err, size_t errlen);
 void vx_face_close(vx_face *f);
 
 #define VX_FACE_DIM 512
