@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """face_spoof.py — re-render face photos as the two presentation attacks that
 bench/face measures the liveness model on (Pillow + numpy, deterministic):
 
