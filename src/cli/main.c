@@ -26,6 +26,7 @@ static const struct {
     {"usage", cmd_usage, "used / total per package"},
     {"audit", cmd_audit, "the audit log: verify, export, purge"},
     {"ocr", cmd_ocr, "read text in images: `shiming ocr lines|idcard [--json] FILE...`"},
+    {"face", cmd_face, "compare faces: `shiming face compare [--json] A B`"},
     {"keys", cmd_keys, "public keys of the field encryption: `shiming keys show`"},
 };
 
