@@ -37,5 +37,7 @@ int cmd_audit(int argc, char **argv);
 int cmd_ocr_idcard(int argc, char **argv);
 /* shiming ocr lines [--json] FILE...: the text lines of images (cmd_ocr.c) */
 int cmd_ocr(int argc, char **argv);
+/* shiming ekyc --doc FILE --face FILE [...]: the eKYC decision on local files (cmd_ekyc.c) */
+int cmd_ekyc(int argc, char **argv);
 
 #endif

@@ -27,6 +27,7 @@ static const struct {
     {"audit", cmd_audit, "the audit log: verify, export, purge"},
     {"ocr", cmd_ocr, "read text in images: `shiming ocr lines|idcard [--json] FILE...`"},
     {"keys", cmd_keys, "public keys of the field encryption: `shiming keys show`"},
+    {"ekyc", cmd_ekyc, "eKYC on local files: `shiming ekyc --doc FILE --face FILE [--json]`"},
 };
 
 static void usage(FILE *f)
