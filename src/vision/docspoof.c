@@ -13,7 +13,7 @@
 #include <string.h>
 
 #define WIN 256      /* the spectral window: WIN x WIN pixels, centred */
-#define CHROMA_MIN 24
+#define CHROMA_MIN 8
 #define GLARE_MIN 250
 
 /* In-place radix-2 FFT of n (a power of two) complex values. */
@@ -146,24 +146,31 @@ bool vx_docspoof_check(const vx_image *img, vx_docspoof_result *out)
     if (img == NULL || img->px == NULL || img->width < 16 || img->height < 16)
         return true;
 
-    /* Colour and glare over the central 70 % x 70 %. */
+    /* Colour over the whole image (a card's blue labels sit near its
+     * edge), glare over the central 70 % x 70 %. */
     int x0 = img->width * 15 / 100, x1 = img->width * 85 / 100;
     int y0 = img->height * 15 / 100, y1 = img->height * 85 / 100;
-    size_t total = 0, colour = 0, glare = 0;
-    for (int y = y0; y < y1; y += 2)
-        for (int x = x0; x < x1; x += 2) {
+    size_t total = 0, colour = 0, central = 0, glare = 0;
+    for (int y = 0; y < img->height; y += 2)
+        for (int x = 0; x < img->width; x += 2) {
             const uint8_t *p = img->px + ((size_t)y * (size_t)img->width + (size_t)x) * 3;
             int mx = p[0] > p[1] ? p[0] : p[1], mn = p[0] < p[1] ? p[0] : p[1];
             mx = p[2] > mx ? p[2] : mx;
             mn = p[2] < mn ? p[2] : mn;
             total++;
-            if (mx - mn >= CHROMA_MIN)
+            /* colourful: saturation (chroma / max) at least 1/4 and a
+             * chroma of a few levels above JPEG's noise, so that a dark
+             * photo of a colour card still counts */
+            if (mx - mn >= CHROMA_MIN && (mx - mn) * 4 >= mx)
                 colour++;
-            if (mn >= GLARE_MIN)
-                glare++;
+            if (x >= x0 && x < x1 && y >= y0 && y < y1) {
+                central++;
+                if (mn >= GLARE_MIN)
+                    glare++;
+            }
         }
     out->colour_share = total ? (double)colour / (double)total : 0.0;
-    out->glare = total ? (double)glare / (double)total : 0.0;
+    out->glare = central ? (double)glare / (double)central : 0.0;
 
     /* Periodicity: at full resolution (the screen grid is finest there). */
     double *win = malloc(sizeof(double) * WIN * WIN);

@@ -3,8 +3,9 @@
  * document: measurable image statistics, not a trained model.
  *
  *   - photocopy: a grey copy has next to no colour. Measured over the
- *     central region of the image (where the document is): the share of
- *     pixels whose chroma (max − min of R, G, B) is at least 24 levels.
+ *     whole image: the share of pixels whose chroma (max − min of R, G, B)
+ *     is at least 8 levels and at least a quarter of max (saturation
+ *     0.25: a dark photo of a colour card still counts).
  *     A printed card has blue labels, a tinted background and a portrait.
  *   - screen recapture: a photo of a screen carries the screen's pixel
  *     grid (RGB sub-pixels and the black matrix between them) and the
@@ -30,7 +31,7 @@
 #include "vision/image.h"
 
 typedef struct {
-    double colour_share;   /* 0..1: pixels of chroma >= 24 in the central region */
+    double colour_share;   /* 0..1: colourful pixels (the whole image) */
     double periodicity;    /* spectral peak over its local median (1 = none) */
     double glare;          /* 0..1: near-white clipped pixels in the central region */
     bool photocopy;        /* colour_share < VX_DOCSPOOF_COLOUR_MIN */
@@ -39,8 +40,8 @@ typedef struct {
 } vx_docspoof_result;
 
 /* The thresholds (docs/ekyc.md: how they were chosen, measured rates). */
-#define VX_DOCSPOOF_COLOUR_MIN 0.02
-#define VX_DOCSPOOF_PERIODIC_MAX 12.0
+#define VX_DOCSPOOF_COLOUR_MIN 0.004
+#define VX_DOCSPOOF_PERIODIC_MAX 20.0
 
 /* Measure `img`. false only when out of memory (out zeroed). */
 bool vx_docspoof_check(const vx_image *img, vx_docspoof_result *out);
