@@ -287,20 +287,20 @@ def make_image(ctx, index, spec):
         raise ValueError(kind)
 
     spoof = spec.get("spoof")
+    spoof_detail = None
     if spoof == "screen":
         # The card shown full screen and photographed: 1.5 x the scan.
         im = im.resize((int(im.width * 1.5), int(im.height * 1.5)), Image.BICUBIC)
         quad = [(x * 1.5, y * 1.5) for x, y in quad] if quad else quad
-        im, info = degrade.screen(im, rng)
-        deg["spoof"] = dict(info, kind="screen")
+        im, spoof_detail = degrade.screen(im, rng)
     elif spoof == "photocopy":
         # The card copied onto white paper with a margin.
         m = int(0.08 * im.width)
         paper = Image.new("RGB", (im.width + 2 * m, im.height + 2 * m), (246, 246, 244))
         paper.paste(im, (m, m))
         quad = [(x + m, y + m) for x, y in quad] if quad else quad
-        im, info = degrade.photocopy(paper, rng)
-        deg["spoof"] = dict(info, kind="photocopy")
+        im, spoof_detail = degrade.photocopy(paper, rng)
+        deg["background"] = "paper"
     if spec.get("blur"):
         im = degrade.blur(im, spec["blur"])
         deg["blur_sigma"] = round(float(spec["blur"]), 2)
@@ -340,6 +340,7 @@ def make_image(ctx, index, spec):
         "photographed": photographed,
         "mismatch": mismatch,
         "spoof": spoof,
+        "spoof_detail": spoof_detail,
         "face": (os.path.basename(ctx.face_path(p["id_number"]))
                  if p and kind in ("front", "licence") and ctx.faces else None),
         "card_quad": [[round(x, 1), round(y, 1)] for x, y in quad] if quad else None,
