@@ -233,7 +233,7 @@ static bool is_jpeg_png(const unsigned char *b, size_t n)
 /* Fetch (a URL), check the rules, decode: *img. The input's bytes are
  * zeroed and freed in any case. */
 static face_outcome load_image(api_context *ctx, face_image_in *in, const face_image_rules *ru,
-                               face_result *r, vx_image *img)
+                               vx_image *img)
 {
     if (in->url != NULL) {
         char *body = NULL;
@@ -242,8 +242,6 @@ static face_outcome load_image(api_context *ctx, face_image_in *in, const face_i
         if (ru->max_bytes > 0 && (fo.max_bytes == 0 || fo.max_bytes > ru->max_bytes))
             fo.max_bytes = ru->max_bytes;
         fetch_status fs = fetch_url(in->url, &fo, &body, &len);
-        if (fs == FETCH_HTTP_STATUS)
-            r->fetch_http_status = 1; /* the status itself is not reported by fetch_url */
         if (fs != FETCH_OK) {
             image_in_free(in);
             return fetch_outcome(fs);
@@ -481,7 +479,7 @@ void face_call_decide(api_context *ctx, face_call_spec *spec, face_result *r,
     r->score = -1;
     r->authority_score = -1;
     for (size_t i = 0; i < n; i++) {
-        face_outcome o = load_image(ctx, &spec->images[i], &spec->rules, r, &imgs[i]);
+        face_outcome o = load_image(ctx, &spec->images[i], &spec->rules, &imgs[i]);
         if (o != FACE_OK) {
             r->outcome = o;
             r->bad_image = (int)i;
