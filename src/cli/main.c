@@ -26,7 +26,9 @@ static const struct {
     {"usage", cmd_usage, "used / total per package"},
     {"audit", cmd_audit, "the audit log: verify, export, purge"},
     {"ocr", cmd_ocr, "read text in images: `shiming ocr lines|idcard [--json] FILE...`"},
+    {"face", cmd_face, "compare faces: `shiming face compare [--json] A B`"},
     {"keys", cmd_keys, "public keys of the field encryption: `shiming keys show`"},
+    {"ekyc", cmd_ekyc, "eKYC on local files: `shiming ekyc --doc FILE --face FILE [--json]`"},
 };
 
 static void usage(FILE *f)

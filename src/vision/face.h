@@ -9,7 +9,7 @@
  * Models (npm faceplugin-face-recognition-js, pinned in scripts/deps, in
  * [vision] models_dir): fr_detect.onnx, fr_landmark.onnx, fr_feature.onnx,
  * fr_liveness.onnx. Their pre- and post-processing follow the package's own
- * lib/*.js, checked against measurements (docs/face.md).
+ * lib/fr_*.js, checked against measurements (docs/face.md).
  *
  * Thread-safety: one vx_face is shared by every worker; vx_face_analyse may
  * run on many threads at once. Ownership: results are plain data; an

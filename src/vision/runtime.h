@@ -50,4 +50,11 @@ void vx_tensor_free(vx_tensor *t);
  * output. false with a message on failure. */
 bool vx_run(vx_session *s, const vx_tensor *input, vx_tensor *output, char *err, size_t errlen);
 
+/* Run the session on one input (its first input) and return the `n`
+ * outputs named in `names`, in that order (a model with several outputs,
+ * e.g. a detector's scores and boxes). On failure every output is empty
+ * (nothing to free) and err says why, including an unknown output name. */
+bool vx_run_outputs(vx_session *s, const vx_tensor *input, const char *const *names, size_t n,
+                    vx_tensor *outputs, char *err, size_t errlen);
+
 #endif
