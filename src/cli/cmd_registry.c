@@ -470,7 +470,7 @@ static int do_stats(cli_opts *o, int argc, int first)
     }
     double per = s.persons ? (double)s.store_bytes / (double)s.persons : 0;
     if (o->json) {
-        json_t *j = json_pack("{s:s, s:i, s:s, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:I, s:f}",
+        json_t *j = json_pack("{s:s, s:i, s:s, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:I, s:f, s:I}",
                               "db", o->cfg.db, "schema_version", s.schema_version,
                               "key_fingerprint", s.key_fingerprint, "persons",
                               (json_int_t)s.persons, "cards", (json_int_t)s.cards, "lost_cards",
@@ -478,7 +478,8 @@ static int do_stats(cli_opts *o, int argc, int first)
                               (json_int_t)s.hukou[REG_HUKOU_VALID], "moved_out",
                               (json_int_t)s.hukou[REG_HUKOU_MOVED_OUT], "invalid",
                               (json_int_t)s.hukou[REG_HUKOU_INVALID], "store_bytes",
-                              (json_int_t)s.store_bytes, "bytes_per_person", per);
+                              (json_int_t)s.store_bytes, "bytes_per_person", per, "portraits",
+                              (json_int_t)s.portraits);
         char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (text == NULL) {
             json_decref(j);
@@ -499,6 +500,7 @@ static int do_stats(cli_opts *o, int argc, int first)
     printf("  hukou invalid:   %" PRIu64 "\n", s.hukou[REG_HUKOU_INVALID]);
     printf("cards:           %" PRIu64 "\n", s.cards);
     printf("  lost:            %" PRIu64 "\n", s.lost_cards);
+    printf("portraits:       %" PRIu64 "\n", s.portraits);
     printf("bytes on disk:   %" PRIu64 "\n", s.store_bytes);
     printf("bytes/person:    %.1f\n", per);
     return 0;

@@ -9,6 +9,12 @@
  * the writer thread stores batch N; at most three batches exist at once, so
  * memory does not grow with the input.
  *
+ * Portraits (optional column): the calling thread resolves the path and
+ * asks opt->embed for the embedding; the batch carries it next to its row
+ * (at most MAX_BATCH_PORTRAITS per batch, so memory stays flat however
+ * many rows have one) and the writer stores it after the row's card, in
+ * the same transaction. Rows without a portrait cost one branch.
+ *
  * Must never: report a rejected row's values (only file, line, field and a
  * reason code: the values are identities); drop a row silently (every row
  * is stored or rejected, and counted); split a person's consecutive rows
@@ -36,9 +42,11 @@
 
 #include "common/errbuf.h"
 
-enum { F_ID, F_NAME, F_FROM, F_TO, F_AUTH, F_LOST, F_HUKOU, N_FIELDS };
+enum { F_ID, F_NAME, F_FROM, F_TO, F_AUTH, F_LOST, F_HUKOU, F_PORTRAIT, N_FIELDS };
+#define N_REQUIRED F_PORTRAIT /* the fields before it are required */
 static const char *const field_names[N_FIELDS] = {
     "id_number", "name", "valid_from", "valid_to", "issuing_authority", "lost", "hukou_status",
+    "portrait",
 };
 
 #define READ_CHUNK (1u << 20)      /* input buffer; also the longest JSON line read whole */
@@ -47,6 +55,7 @@ static const char *const field_names[N_FIELDS] = {
 #define CSV_ENTRY_MAX (1u << 20)   /* libcsv's field buffer is never grown past this */
 #define MAX_COLUMNS 64             /* columns of a CSV header */
 #define MAX_GROUP 4096             /* consecutive rows of one person kept in one batch */
+#define MAX_BATCH_PORTRAITS 1024   /* templates per batch (2 KiB each) */
 
 /* ---------------------------------------------------------------- input */
 
@@ -125,8 +134,20 @@ typedef struct {
 } sort_item;
 
 typedef struct {
+    uint8_t id_hash[SM_HASH_BYTES];
+    float emb[REG_PORTRAIT_DIM];
+} portrait_item;
+
+typedef struct {
     reg_hashed_row *rows;
     size_t n, cap;
+    /* Portraits: pt_of[i] is row i's index in pts, or -1; pt_of is NULL
+     * until the batch's first portrait (then valid for rows 0..n-1). */
+    int32_t *pt_of;
+    size_t pt_of_cap;
+    int32_t *pt_scratch; /* scratch of batch_sort, pt_of_cap entries */
+    portrait_item *pts;
+    size_t n_pts;
     sort_item *order; /* scratch of batch_sort */
     reg_hashed_row *scratch; /* scratch of batch_sort, cap rows */
     size_t order_cap;
@@ -141,7 +162,7 @@ typedef struct {
     batch *spare;  /* returned for reuse */
     bool closing;
     reg_status error;
-    uint64_t inserted, updated, unchanged, batches;
+    uint64_t inserted, updated, unchanged, portraits, batches;
 } pipeline;
 
 static void batch_free(batch *b)
@@ -151,6 +172,11 @@ static void batch_free(batch *b)
     if (b->rows != NULL)
         OPENSSL_cleanse(b->rows, b->cap * sizeof *b->rows);
     free(b->rows);
+    free(b->pt_of);
+    free(b->pt_scratch);
+    if (b->pts != NULL)
+        OPENSSL_cleanse(b->pts, MAX_BATCH_PORTRAITS * sizeof *b->pts);
+    free(b->pts);
     free(b->order);
     if (b->scratch != NULL)
         OPENSSL_cleanse(b->scratch, b->order_cap * sizeof *b->scratch);
@@ -202,6 +228,15 @@ static bool batch_sort(batch *b)
     reg_hashed_row *sorted = b->scratch;
     b->scratch = b->rows;
     b->rows = sorted;
+    if (b->pt_of != NULL && b->n_pts > 0) {
+        if (b->pt_scratch == NULL && (b->pt_scratch = malloc(b->pt_of_cap * sizeof(int32_t))) == NULL)
+            return false;
+        for (size_t i = 0; i < b->n; i++)
+            b->pt_scratch[i] = b->pt_of[b->order[i].idx];
+        int32_t *t = b->pt_scratch;
+        b->pt_scratch = b->pt_of;
+        b->pt_of = t;
+    }
     return true;
 }
 
@@ -220,11 +255,22 @@ static void *writer_main(void *arg)
         if (b == NULL)
             break;
 
-        uint64_t counts[3] = {0, 0, 0};
+        uint64_t counts[3] = {0, 0, 0}, portraits = 0;
+        const int32_t *pt_of = b->n_pts > 0 ? b->pt_of : NULL;
         if (st == REG_OK) {
             for (size_t i = 0; i < b->n && st == REG_OK; i++) {
                 reg_put_result res = REG_PUT_UNCHANGED;
                 st = registry_writer_put_hashed(p->w, &b->rows[i], &res);
+                if (pt_of != NULL && pt_of[i] >= 0 && st == REG_OK) {
+                    /* The row's result: the more of its card's and its
+                     * template's (inserted > updated > unchanged). */
+                    const portrait_item *pi = &b->pts[pt_of[i]];
+                    reg_put_result pres = REG_PUT_UNCHANGED;
+                    st = registry_writer_put_portrait(p->w, pi->id_hash, pi->emb, &pres);
+                    if (pres < res)
+                        res = pres;
+                    portraits++;
+                }
                 counts[res]++;
             }
             if (st == REG_OK)
@@ -236,11 +282,15 @@ static void *writer_main(void *arg)
             p->inserted += counts[REG_PUT_INSERTED];
             p->updated += counts[REG_PUT_UPDATED];
             p->unchanged += counts[REG_PUT_UNCHANGED];
+            p->portraits += portraits;
             p->batches++;
         } else if (p->error == REG_OK) {
             p->error = st;
         }
         b->n = 0;
+        if (b->n_pts > 0)
+            OPENSSL_cleanse(b->pts, b->n_pts * sizeof *b->pts);
+        b->n_pts = 0;
         if (p->spare == NULL) {
             p->spare = b;
             b = NULL;
@@ -264,6 +314,7 @@ static reg_status pipeline_submit(pipeline *p, batch **cur)
     if (st != REG_OK) {
         pthread_mutex_unlock(&p->mu);
         (*cur)->n = 0;
+        (*cur)->n_pts = 0;
         return st;
     }
     p->ready = *cur;
@@ -288,6 +339,7 @@ typedef struct {
     registry *reg;
     const import_options *opt;
     const char *file;
+    char dir[4096];         /* folder of relative portrait paths ("" = current directory) */
     sm_id_options idopt;
     import_stats *stats;
     size_t batch_rows;
@@ -327,6 +379,8 @@ typedef struct {
     /* Per-row scratch (holds identities: wiped at the end). */
     sm_id_info id;
     sm_name name;
+    float emb[REG_PORTRAIT_DIM];
+    char pt_path[4096];
 } importer;
 
 static double elapsed(const importer *im)
@@ -340,6 +394,7 @@ static void fill_progress(importer *im)
 {
     pipeline *p = im->pl;
     pthread_mutex_lock(&p->mu);
+    im->stats->portraits = p->portraits;
     im->stats->inserted = p->inserted;
     im->stats->updated = p->updated;
     im->stats->unchanged = p->unchanged;
@@ -442,6 +497,65 @@ static const char *check_authority(const field *f)
     return NULL;
 }
 
+/* Make room for a portrait entry of row b->n: pt_of covers every row (the
+ * rows before the batch's first portrait get -1) and pts is allocated. */
+static bool batch_portrait_room(batch *b)
+{
+    if (b->pts == NULL && (b->pts = malloc(MAX_BATCH_PORTRAITS * sizeof *b->pts)) == NULL)
+        return false;
+    if (b->pt_of_cap < b->cap) {
+        int32_t *grown = realloc(b->pt_of, b->cap * sizeof *grown);
+        if (grown == NULL)
+            return false;
+        b->pt_of = grown;
+        b->pt_of_cap = b->cap;
+        free(b->pt_scratch); /* regrown by batch_sort */
+        b->pt_scratch = NULL;
+    }
+    if (b->n_pts == 0)
+        for (size_t i = 0; i < b->n; i++)
+            b->pt_of[i] = -1;
+    return true;
+}
+
+/* The reject reason of each embedding failure. */
+static const char *embed_reason(import_embed_status st)
+{
+    switch (st) {
+    case IMPORT_EMBED_OK: return NULL;
+    case IMPORT_EMBED_UNREADABLE: return "unreadable";
+    case IMPORT_EMBED_TOO_LARGE: return "image_too_large";
+    case IMPORT_EMBED_UNSUPPORTED: return "unsupported_image";
+    case IMPORT_EMBED_CORRUPT: return "corrupt_image";
+    case IMPORT_EMBED_NO_FACE: return "no_face";
+    case IMPORT_EMBED_UNAVAILABLE: return "models_missing";
+    case IMPORT_EMBED_FAILED: break;
+    }
+    return "face_failed";
+}
+
+/* Resolve the portrait path and compute its embedding into im->emb. NULL,
+ * or the reject reason. */
+static const char *portrait_embed(importer *im, const field *pt)
+{
+    if (memchr(pt->s, '\0', pt->len) != NULL)
+        return "encoding";
+    if (im->opt->embed == NULL)
+        return "models_missing";
+    int n;
+    if (pt->s[0] == '/' || im->dir[0] == '\0')
+        n = snprintf(im->pt_path, sizeof im->pt_path, "%.*s", (int)pt->len, pt->s);
+    else
+        n = snprintf(im->pt_path, sizeof im->pt_path, "%s/%.*s", im->dir, (int)pt->len, pt->s);
+    if (n < 0 || (size_t)n >= sizeof im->pt_path)
+        return "too_long";
+    import_embed_status st = im->opt->embed(im->opt->embed_user, im->pt_path, im->emb);
+    if (st != IMPORT_EMBED_OK)
+        OPENSSL_cleanse(im->emb, sizeof im->emb);
+    maybe_progress(im);
+    return embed_reason(st);
+}
+
 /* Check one row (fields in F_* order) and queue it, or reject it. */
 static void handle_row(importer *im, field *f, uint64_t line)
 {
@@ -505,11 +619,26 @@ static void handle_row(importer *im, field *f, uint64_t line)
         reject(im, line, field_names[F_HUKOU], "not_hukou_status");
         return;
     }
+    bool has_portrait = false;
+    if (f[F_PORTRAIT].len > 0) {
+        field pt = f[F_PORTRAIT];
+        trim(&pt);
+        if (pt.len > 0) {
+            const char *why_pt = portrait_embed(im, &pt);
+            if (why_pt != NULL) {
+                reject(im, line, field_names[F_PORTRAIT], why_pt);
+                return;
+            }
+            has_portrait = true;
+        }
+    }
 
     /* Accepted. Keep a person's consecutive rows in one batch. */
     bool same_person = im->have_last && memcmp(im->last_id18, im->id.id18, 18) == 0;
-    if (im->cur->n >= im->batch_rows &&
-        (!same_person || im->cur->n >= im->batch_rows + MAX_GROUP)) {
+    bool full = im->cur->n >= im->batch_rows ||
+                (has_portrait && im->cur->n_pts >= MAX_BATCH_PORTRAITS);
+    if (full && (!same_person || im->cur->n >= im->batch_rows + MAX_GROUP ||
+                 im->cur->n_pts >= MAX_BATCH_PORTRAITS)) {
         if (registry_failed(im, pipeline_submit(im->pl, &im->cur)))
             return;
     }
@@ -528,6 +657,13 @@ static void handle_row(importer *im, field *f, uint64_t line)
         }
         b->rows = grown;
         b->cap = cap;
+    }
+    if (has_portrait || (b->pt_of != NULL && b->n_pts > 0)) {
+        if (!batch_portrait_room(b)) {
+            registry_failed(im, REG_ERR_NOMEM);
+            return;
+        }
+        b->pt_of[b->n] = has_portrait ? (int32_t)b->n_pts : -1;
     }
     reg_hashed_row *row = &b->rows[b->n];
     memset(row, 0, sizeof *row);
@@ -563,6 +699,12 @@ static void handle_row(importer *im, field *f, uint64_t line)
     row->card.lost = is_lost;
     memcpy(row->card.authority, auth.s, auth.len);
     row->card.authority[auth.len] = '\0';
+    if (has_portrait) {
+        portrait_item *pi = &b->pts[b->n_pts++];
+        memcpy(pi->id_hash, row->id_hash, SM_HASH_BYTES);
+        memcpy(pi->emb, im->emb, sizeof pi->emb);
+        OPENSSL_cleanse(im->emb, sizeof im->emb);
+    }
     b->n++;
 }
 
@@ -641,7 +783,7 @@ static void csv_header(importer *im)
             }
         }
     }
-    for (int fi = 0; fi < N_FIELDS; fi++) {
+    for (int fi = 0; fi < N_REQUIRED; fi++) {
         if (!seen[fi]) {
             fatal(im, IMPORT_ERR_FORMAT,
                   "%s: line 1 must be the header "
@@ -781,7 +923,10 @@ static void import_json_row(importer *im, const char *s, size_t len, uint64_t li
     for (int fi = 0; fi < N_FIELDS; fi++) {
         json_t *v = json_object_get(o, field_names[fi]);
         const char *bad = NULL;
-        if (v == NULL) {
+        if (fi == F_PORTRAIT && (v == NULL || json_is_null(v))) {
+            f[fi].s = "";
+            f[fi].len = 0;
+        } else if (v == NULL) {
             bad = "missing";
         } else if (json_is_string(v)) {
             f[fi].s = json_string_value(v);
@@ -923,6 +1068,11 @@ import_status import_file(registry *reg, const char *path, const import_options 
     if (strcmp(path, "-") == 0) {
         im->in.fd = STDIN_FILENO;
     } else {
+        const char *slash = strrchr(path, '/');
+        if (slash == path)
+            snprintf(im->dir, sizeof im->dir, "/");
+        else if (slash != NULL)
+            snprintf(im->dir, sizeof im->dir, "%.*s", (int)(slash - path), path);
         im->in.fd = open(path, O_RDONLY | O_CLOEXEC);
         if (im->in.fd < 0) {
             set_err(err, errlen, "cannot open '%s': %s", path, strerror(errno));
@@ -993,6 +1143,7 @@ out:
         stats->inserted = pl->inserted;
         stats->updated = pl->updated;
         stats->unchanged = pl->unchanged;
+        stats->portraits = pl->portraits;
         stats->batches = pl->batches;
     }
     stats->bytes_read = im->in.bytes_read;

@@ -5,7 +5,15 @@
  *
  * Columns / keys (CSV header, any order, extra columns ignored):
  *   id_number, name, valid_from, valid_to, issuing_authority, lost,
- *   hukou_status
+ *   hukou_status, and optionally portrait: the path of an image of the
+ *   person's face (JPEG/PNG/BMP/WebP), relative to the input file's folder
+ *   (to the current directory for standard input) or absolute; empty (or
+ *   JSON null) = none. The image is handed to opt->embed, which returns the
+ *   face embedding; only that is stored (registry_writer_put_portrait), in
+ *   the batch of the row's card, never the image or its path. A row whose
+ *   portrait fails (unreadable, not an image, no face, no face engine) is
+ *   rejected as a whole, like any invalid row: neither its card nor the
+ *   template is stored (field "portrait", reasons below).
  * Each row is checked with the core (sm_id_parse, sm_name_normalise,
  * sm_period_check with the birth date from the ID number) and the rules for
  * the other fields; a row that fails is *rejected*: reported through
@@ -62,8 +70,10 @@ typedef enum {
  * id_number ("checksum"…), name ("characters"…) and the period
  * ("duration"…), and "column_count", "csv_syntax", "bad_json",
  * "not_an_object", "too_long", "missing", "wrong_type", "empty",
- * "not_boolean", "not_hukou_status", "encoding", "control". All strings are
- * valid during the callback only. */
+ * "not_boolean", "not_hukou_status", "encoding", "control"; for field
+ * "portrait": "unreadable", "image_too_large", "unsupported_image",
+ * "corrupt_image", "no_face", "models_missing", "face_failed", "too_long",
+ * "encoding". All strings are valid during the callback only. */
 typedef struct {
     const char *file;    /* the path as given ("-" for standard input) */
     uint64_t line;       /* 1-based line where the row starts */
@@ -77,6 +87,8 @@ typedef struct {
     uint64_t updated;       /* rows that changed a stored person or card */
     uint64_t unchanged;     /* rows identical to what was stored */
     uint64_t rejected;
+    uint64_t portraits;     /* accepted rows that carried a portrait (its template stored
+                               or found unchanged) */
     uint64_t batches;       /* transactions committed */
     uint64_t bytes_read;
     uint64_t bytes_total;   /* the input's size when known (a regular file), else 0 */
@@ -88,6 +100,23 @@ typedef void (*import_reject_fn)(void *user, const import_reject *rj);
  * unchanged) and the elapsed seconds. */
 typedef void (*import_progress_fn)(void *user, const import_stats *so_far);
 
+/* The face embedding of one portrait image (the person's largest face).
+ * Called on the calling thread, one image at a time; `path` is the
+ * resolved file path. Fill emb (L2-normalised) and return IMPORT_EMBED_OK,
+ * or say why not. The callback must not keep the image or the embedding. */
+typedef enum {
+    IMPORT_EMBED_OK = 0,
+    IMPORT_EMBED_UNREADABLE,   /* cannot open or read the file */
+    IMPORT_EMBED_TOO_LARGE,    /* over the size or pixel limits */
+    IMPORT_EMBED_UNSUPPORTED,  /* not JPEG/PNG/BMP/WebP */
+    IMPORT_EMBED_CORRUPT,      /* truncated or undecodable */
+    IMPORT_EMBED_NO_FACE,      /* no face found */
+    IMPORT_EMBED_UNAVAILABLE,  /* the face models could not be loaded */
+    IMPORT_EMBED_FAILED,       /* inference or memory failure */
+} import_embed_status;
+typedef import_embed_status (*import_embed_fn)(void *user, const char *path,
+                                               float emb[REG_PORTRAIT_DIM]);
+
 typedef struct {
     import_format format;
     size_t batch_rows;          /* rows per transaction; 0 = IMPORT_DEFAULT_BATCH */
@@ -97,6 +126,8 @@ typedef struct {
     import_progress_fn on_progress; /* NULL: none */
     void *progress_user;
     unsigned progress_ms;       /* interval between on_progress calls; 0 = 2000 */
+    import_embed_fn embed;      /* NULL: rows with a portrait are rejected (models_missing) */
+    void *embed_user;
 } import_options;
 
 /* Import one file ("-" = standard input) into `reg`. `stats` is zeroed and

@@ -22,6 +22,14 @@
  * (write generation); a write by another process is seen within SQLP_SNAPSHOT_MS.
  * A janitor thread ends idle snapshots, so that no reader holds back a WAL
  * checkpoint for longer than that. The pool itself is common/sqlite_pool.c.
+ *
+ * Portrait templates (registry.h, "portraits"): table `portraits`, keyed by
+ * the id hash, apart from `persons`. Each row holds a random 96-bit nonce
+ * and AES-256-GCM(sub-key "registry/portrait", AAD = the id hash) of the
+ * 512 floats as little-endian IEEE-754 bytes, followed by the 16-byte tag.
+ * A template that does not decrypt under its row's id hash (moved to
+ * another person, tampered, another key) is REG_UNAVAILABLE — a corrupt
+ * store — never a template.
  */
 #include "registry/registry.h"
 
@@ -37,6 +45,8 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 
@@ -83,6 +93,13 @@ static const char *const migrations[] = {
     "  value TEXT NOT NULL"
     ");"
     "CREATE INDEX cards_lost ON cards (person_id) WHERE lost = 1;",
+    /* 3: portrait templates, apart from the identity rows (see the top
+     * comment): nonce 12 bytes, sealed = ciphertext (2048 bytes) || tag. */
+    "CREATE TABLE portraits ("
+    "  id_hash BLOB PRIMARY KEY,"
+    "  nonce BLOB NOT NULL,"
+    "  sealed BLOB NOT NULL"
+    ");",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -94,12 +111,23 @@ static const char sql_lookup[] =
     " WHERE p.id_hash = ?1"
     " ORDER BY c.valid_from DESC";
 
+static const char sql_portrait_get[] =
+    "SELECT (SELECT 1 FROM persons WHERE id_hash = ?1),"
+    " (SELECT nonce FROM portraits WHERE id_hash = ?1),"
+    " (SELECT sealed FROM portraits WHERE id_hash = ?1)";
+
+#define PT_NONCE 12
+#define PT_TAG 16
+#define PT_PLAIN (REG_PORTRAIT_DIM * 4)
+#define PT_SEALED (PT_PLAIN + PT_TAG)
+
 /* ------------------------------------------------------------ structures */
 
 /* The per-reader area of the pool (common/sqlite_pool.h). */
 typedef struct {
     sqlite3 *db;
     sqlite3_stmt *lookup;
+    sqlite3_stmt *portrait; /* NULL until first used */
 } reader;
 
 struct registry {
@@ -110,6 +138,7 @@ struct registry {
     char fingerprint[17];
     sm_hmac *id_mac;   /* sub-key "registry/id-number" */
     sm_hmac *name_mac; /* sub-key "registry/name" */
+    sm_key portrait_key; /* sub-key "registry/portrait" (AES-256-GCM) */
 
     sqlite3 *wdb;                /* the writer connection; NULL when read_only */
     pthread_mutex_t write_lock;  /* one reg_writer / delete at a time */
@@ -132,6 +161,7 @@ struct reg_writer {
     sqlite3_stmt *sel_person, *ins_person, *upd_person;
     sqlite3_stmt *sel_card, *ins_card, *upd_card;
     sqlite3_stmt *sel_auth, *ins_auth;
+    sqlite3_stmt *sel_portrait, *ups_portrait;
 
     /* Try inserting a person before looking it up: right while the
      * persons being put are new (a first import), switched off as soon as
@@ -384,6 +414,7 @@ void registry_close(registry *r)
     close_db(r->wdb);
     sm_hmac_free(r->id_mac);
     sm_hmac_free(r->name_mac);
+    sm_key_clear(&r->portrait_key);
     pthread_mutex_destroy(&r->write_lock);
     free(r->path);
     free(r);
@@ -414,7 +445,8 @@ reg_status registry_open(const reg_options *opt, registry **out, char *err, size
 
     sm_key id_key, name_key;
     bool keys_ok = sm_key_derive(opt->key, "registry/id-number", &id_key) &&
-                   sm_key_derive(opt->key, "registry/name", &name_key);
+                   sm_key_derive(opt->key, "registry/name", &name_key) &&
+                   sm_key_derive(opt->key, "registry/portrait", &r->portrait_key);
     if (keys_ok) {
         r->id_mac = sm_hmac_new(&id_key);
         r->name_mac = sm_hmac_new(&name_key);
@@ -671,8 +703,9 @@ static void writer_forget(reg_writer *w)
 
 static void writer_free(reg_writer *w)
 {
-    sqlite3_stmt *all[] = {w->sel_person, w->ins_person, w->upd_person, w->sel_card,
-                           w->ins_card,   w->upd_card,   w->sel_auth,   w->ins_auth};
+    sqlite3_stmt *all[] = {w->sel_person, w->ins_person, w->upd_person,   w->sel_card,
+                           w->ins_card,   w->upd_card,   w->sel_auth,     w->ins_auth,
+                           w->sel_portrait, w->ups_portrait};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     auth_cache_clear(w);
@@ -735,6 +768,11 @@ reg_status registry_writer_begin(registry *r, reg_writer **out)
         {offsetof(reg_writer, sel_auth), "SELECT id FROM authorities WHERE name = ?1"},
         {offsetof(reg_writer, ins_auth),
          "INSERT INTO authorities (name) VALUES (?1) RETURNING id"},
+        {offsetof(reg_writer, sel_portrait),
+         "SELECT nonce, sealed FROM portraits WHERE id_hash = ?1"},
+        {offsetof(reg_writer, ups_portrait),
+         "INSERT INTO portraits (id_hash, nonce, sealed) VALUES (?1, ?2, ?3)"
+         " ON CONFLICT (id_hash) DO UPDATE SET nonce = excluded.nonce, sealed = excluded.sealed"},
     };
     reg_status st = REG_OK;
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
@@ -985,6 +1023,190 @@ reg_status registry_writer_put(reg_writer *w, const reg_row *row, reg_put_result
     return st;
 }
 
+/* ------------------------------------------------------------- portraits */
+
+/* The template's plaintext: each float's IEEE-754 bits, little-endian. */
+static void portrait_pack(const float emb[REG_PORTRAIT_DIM], uint8_t out[PT_PLAIN])
+{
+    for (size_t i = 0; i < REG_PORTRAIT_DIM; i++) {
+        uint32_t u;
+        memcpy(&u, &emb[i], 4);
+        out[4 * i] = (uint8_t)u;
+        out[4 * i + 1] = (uint8_t)(u >> 8);
+        out[4 * i + 2] = (uint8_t)(u >> 16);
+        out[4 * i + 3] = (uint8_t)(u >> 24);
+    }
+}
+
+static void portrait_unpack(const uint8_t in[PT_PLAIN], float emb[REG_PORTRAIT_DIM])
+{
+    for (size_t i = 0; i < REG_PORTRAIT_DIM; i++) {
+        uint32_t u = (uint32_t)in[4 * i] | (uint32_t)in[4 * i + 1] << 8 |
+                     (uint32_t)in[4 * i + 2] << 16 | (uint32_t)in[4 * i + 3] << 24;
+        memcpy(&emb[i], &u, 4);
+    }
+}
+
+/* sealed = AES-256-GCM(plain) || tag, under a fresh random nonce. */
+static bool portrait_seal(const registry *r, const uint8_t id_hash[SM_HASH_BYTES],
+                          const uint8_t plain[PT_PLAIN], uint8_t nonce[PT_NONCE],
+                          uint8_t sealed[PT_SEALED])
+{
+    if (RAND_bytes(nonce, PT_NONCE) != 1)
+        return false;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int outl = 0, fl = 0;
+    bool ok = ctx != NULL &&
+              EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, PT_NONCE, NULL) == 1 &&
+              EVP_EncryptInit_ex(ctx, NULL, NULL, r->portrait_key.bytes, nonce) == 1 &&
+              EVP_EncryptUpdate(ctx, NULL, &outl, id_hash, SM_HASH_BYTES) == 1 &&
+              EVP_EncryptUpdate(ctx, sealed, &outl, plain, PT_PLAIN) == 1 &&
+              EVP_EncryptFinal_ex(ctx, sealed + outl, &fl) == 1 && outl + fl == PT_PLAIN &&
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, PT_TAG, sealed + PT_PLAIN) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    return ok;
+}
+
+/* false when the row is malformed or does not authenticate under this id
+ * hash (plain is then zeroed). */
+static bool portrait_open(const registry *r, const uint8_t id_hash[SM_HASH_BYTES],
+                          const void *nonce, int nonce_len, const void *sealed, int sealed_len,
+                          uint8_t plain[PT_PLAIN])
+{
+    if (nonce == NULL || sealed == NULL || nonce_len != PT_NONCE || sealed_len != PT_SEALED)
+        return false;
+    uint8_t tag[PT_TAG];
+    memcpy(tag, (const uint8_t *)sealed + PT_PLAIN, PT_TAG);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int outl = 0, fl = 0;
+    bool ok = ctx != NULL &&
+              EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, PT_NONCE, NULL) == 1 &&
+              EVP_DecryptInit_ex(ctx, NULL, NULL, r->portrait_key.bytes, nonce) == 1 &&
+              EVP_DecryptUpdate(ctx, NULL, &outl, id_hash, SM_HASH_BYTES) == 1 &&
+              EVP_DecryptUpdate(ctx, plain, &outl, sealed, PT_PLAIN) == 1 &&
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, PT_TAG, tag) == 1 &&
+              EVP_DecryptFinal_ex(ctx, plain + outl, &fl) == 1 && outl + fl == PT_PLAIN;
+    EVP_CIPHER_CTX_free(ctx);
+    if (!ok)
+        OPENSSL_cleanse(plain, PT_PLAIN);
+    return ok;
+}
+
+reg_status registry_writer_put_portrait(reg_writer *w, const uint8_t id_hash[SM_HASH_BYTES],
+                                        const float emb[REG_PORTRAIT_DIM],
+                                        reg_put_result *result)
+{
+    for (size_t i = 0; i < REG_PORTRAIT_DIM; i++)
+        if (!(emb[i] >= -1e6f && emb[i] <= 1e6f)) /* NaN, infinities, nonsense */
+            return REG_ERR_INVALID;
+    reg_status st = writer_begin_txn(w);
+    if (st != REG_OK)
+        return st;
+    uint8_t plain[PT_PLAIN], old[PT_PLAIN], nonce[PT_NONCE], sealed[PT_SEALED];
+    portrait_pack(emb, plain);
+
+    bool exists = false, same = false;
+    sqlite3_bind_blob(w->sel_portrait, 1, id_hash, SM_HASH_BYTES, SQLITE_STATIC);
+    int rc = sqlite3_step(w->sel_portrait);
+    if (rc == SQLITE_ROW) {
+        exists = true;
+        /* Compare the decrypted values: every write has a new nonce, so
+         * equal templates never have equal ciphertexts. A row that does not
+         * decrypt is replaced. */
+        if (portrait_open(w->r, id_hash, sqlite3_column_blob(w->sel_portrait, 0),
+                          sqlite3_column_bytes(w->sel_portrait, 0),
+                          sqlite3_column_blob(w->sel_portrait, 1),
+                          sqlite3_column_bytes(w->sel_portrait, 1), old))
+            same = CRYPTO_memcmp(old, plain, PT_PLAIN) == 0;
+        rc = SQLITE_DONE;
+    }
+    int rc2 = sqlite3_reset(w->sel_portrait);
+    OPENSSL_cleanse(old, sizeof old);
+    if (rc != SQLITE_DONE || rc2 != SQLITE_OK) {
+        OPENSSL_cleanse(plain, sizeof plain);
+        return fail(w, rc != SQLITE_DONE ? rc : rc2);
+    }
+    if (!same) {
+        bool sealed_ok = portrait_seal(w->r, id_hash, plain, nonce, sealed);
+        OPENSSL_cleanse(plain, sizeof plain);
+        if (!sealed_ok)
+            return REG_ERR_NOMEM;
+        sqlite3_stmt *u = w->ups_portrait;
+        sqlite3_bind_blob(u, 1, id_hash, SM_HASH_BYTES, SQLITE_STATIC);
+        sqlite3_bind_blob(u, 2, nonce, PT_NONCE, SQLITE_STATIC);
+        sqlite3_bind_blob(u, 3, sealed, PT_SEALED, SQLITE_STATIC);
+        rc = step_reset(u, NULL, NULL);
+        sqlite3_clear_bindings(u);
+        if (rc != SQLITE_OK)
+            return fail(w, rc);
+    }
+    OPENSSL_cleanse(plain, sizeof plain);
+    if (result != NULL)
+        *result = same ? REG_PUT_UNCHANGED : exists ? REG_PUT_UPDATED : REG_PUT_INSERTED;
+    return REG_OK;
+}
+
+reg_status registry_portrait_get(registry *r, const char id18[18], float emb[REG_PORTRAIT_DIM],
+                                 bool *has_person)
+{
+    if (has_person != NULL)
+        *has_person = false;
+    memset(emb, 0, sizeof(float) * REG_PORTRAIT_DIM);
+    uint8_t id_hash[SM_HASH_BYTES];
+    if (registry_hash_id(r, id18, id_hash) != REG_OK)
+        return REG_ERR_NOMEM;
+    sqlp_reader *pr = sqlp_borrow(r->pool);
+    if (pr == NULL)
+        return REG_UNAVAILABLE;
+    reader *rd = sqlp_area(pr);
+    reg_status result = REG_NOT_FOUND;
+    int rc = SQLITE_OK;
+    if (rd->portrait == NULL)
+        rc = sqlite3_prepare_v3(rd->db, sql_portrait_get, -1, SQLITE_PREPARE_PERSISTENT,
+                                &rd->portrait, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlp_snapshot(r->pool, pr);
+    sqlite3_stmt *st = rd->portrait;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_blob(st, 1, id_hash, SM_HASH_BYTES, SQLITE_STATIC);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            rc = SQLITE_OK;
+            bool person = sqlite3_column_type(st, 0) != SQLITE_NULL;
+            if (has_person != NULL)
+                *has_person = person;
+            if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+                uint8_t plain[PT_PLAIN];
+                if (portrait_open(r, id_hash, sqlite3_column_blob(st, 1),
+                                  sqlite3_column_bytes(st, 1), sqlite3_column_blob(st, 2),
+                                  sqlite3_column_bytes(st, 2), plain)) {
+                    portrait_unpack(plain, emb);
+                    result = REG_OK;
+                } else {
+                    result = REG_UNAVAILABLE; /* corrupt or moved: never a template */
+                }
+                OPENSSL_cleanse(plain, sizeof plain);
+            }
+        }
+    }
+    if (rc != SQLITE_OK) {
+        result = map_sqlite(rc);
+        if (result == REG_OK || result == REG_ERR_INVALID)
+            result = REG_UNAVAILABLE;
+    }
+    if (st != NULL) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+    if (result == REG_UNAVAILABLE || result == REG_ERR_NOMEM)
+        sqlp_end_snapshot(pr);
+    sqlp_return(r->pool, pr);
+    return result;
+}
+
 reg_status registry_writer_commit(reg_writer *w)
 {
     if (!w->in_txn)
@@ -1040,7 +1262,7 @@ reg_status registry_delete(registry *r, const char id18[18])
     if (!lock_writer(r))
         return REG_UNAVAILABLE;
     sqlite3 *db = r->wdb;
-    sqlite3_stmt *sel = NULL, *del_cards = NULL, *del_person = NULL;
+    sqlite3_stmt *sel = NULL, *del_cards = NULL, *del_person = NULL, *del_portrait = NULL;
     reg_status st = REG_OK;
     int rc;
     if (!sqs_exec(db, "BEGIN IMMEDIATE", &rc)) {
@@ -1052,13 +1274,24 @@ reg_status registry_delete(registry *r, const char id18[18])
         rc = sqlite3_prepare_v2(db, "DELETE FROM cards WHERE person_id = ?1", -1, &del_cards, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(db, "DELETE FROM persons WHERE id = ?1", -1, &del_person, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, "DELETE FROM portraits WHERE id_hash = ?1", -1, &del_portrait,
+                                NULL);
     int64_t pid = 0;
     bool found = false;
     if (rc == SQLITE_OK) {
         sqlite3_bind_blob(sel, 1, id_hash, SM_HASH_BYTES, SQLITE_STATIC);
         rc = step_reset(sel, &pid, &found);
     }
-    if (rc == SQLITE_OK && found) {
+    if (rc == SQLITE_OK) {
+        /* The template goes with the person (and a template without a
+         * person, which an interrupted import may leave, goes too). */
+        sqlite3_bind_blob(del_portrait, 1, id_hash, SM_HASH_BYTES, SQLITE_STATIC);
+        rc = step_reset(del_portrait, NULL, NULL);
+        if (rc == SQLITE_OK && sqlite3_changes(db) > 0)
+            found = true;
+    }
+    if (rc == SQLITE_OK && found && pid > 0) {
         sqlite3_bind_int64(del_cards, 1, pid);
         rc = step_reset(del_cards, NULL, NULL);
         if (rc == SQLITE_OK) {
@@ -1084,6 +1317,7 @@ out:
     sqlite3_finalize(sel);
     sqlite3_finalize(del_cards);
     sqlite3_finalize(del_person);
+    sqlite3_finalize(del_portrait);
     pthread_mutex_unlock(&r->write_lock);
     return st;
 }
@@ -1133,6 +1367,8 @@ reg_status registry_stats(registry *r, reg_stats *out)
         rc = count_query(db, "SELECT COUNT(*) FROM cards", &out->cards);
     if (rc == SQLITE_OK)
         rc = count_query(db, "SELECT COUNT(*) FROM cards WHERE lost = 1", &out->lost_cards);
+    if (rc == SQLITE_OK)
+        rc = count_query(db, "SELECT COUNT(*) FROM portraits", &out->portraits);
     if (rc == SQLITE_OK) {
         sqlite3_stmt *st = NULL;
         rc = sqlite3_prepare_v2(db, "SELECT hukou, COUNT(*) FROM persons GROUP BY hukou", -1, &st,

@@ -2,8 +2,16 @@
  * test_import.c — unit tests of the registry import: CSV (quoted fields
  * with commas, CRLF, BOM, multi-line fields, any column order) and JSON
  * Lines, format sniffing, every reject reason with its line number,
- * idempotent re-import, batches that keep a person's rows together, and
- * the failures that stop a file (no header, unreadable input, locked store).
+ * idempotent re-import, batches that keep a person's rows together, the
+ * optional portrait column (paths resolved against the input's folder,
+ * every failure a counted reject of the whole row, templates stored next to
+ * their rows across batches, idempotent re-import), and the failures that
+ * stop a file (no header, unreadable input, locked store).
+ *
+ * The portrait tests give the import an embedding callback that reads a
+ * small text file instead of an image (the face engine itself is tested
+ * with real images in tests/blackbox/registry-portrait.test.mjs): what is
+ * under test here is the import's handling of the column.
  *
  * Must never: depend on the working directory or leave files behind.
  */
@@ -14,6 +22,7 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -554,6 +563,245 @@ static void test_reject_csv_writer(void **state)
     assert_string_equal(buf, "file,line,field,reason\n\"data, \"\"new\"\".csv\",42,name,characters\n");
 }
 
+/* ------------------------------------------------------------- portraits */
+
+/* The embedding callback of these tests: the "image" is a text file holding
+ * a seed number (the embedding is derived from it), or "noface" /
+ * "notimage". */
+static void seed_embedding(unsigned seed, float emb[REG_PORTRAIT_DIM])
+{
+    uint32_t x = seed * 2654435761u + 99u;
+    double sum = 0;
+    for (int i = 0; i < REG_PORTRAIT_DIM; i++) {
+        x = x * 1664525u + 1013904223u;
+        emb[i] = (float)((double)(x >> 8) / (double)(1u << 24) - 0.5);
+        sum += (double)emb[i] * emb[i];
+    }
+    for (int i = 0; i < REG_PORTRAIT_DIM; i++)
+        emb[i] = (float)(emb[i] / sqrt(sum));
+}
+
+static int embed_calls;
+
+static import_embed_status fake_embed(void *user, const char *path, float emb[REG_PORTRAIT_DIM])
+{
+    (void)user;
+    embed_calls++;
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return IMPORT_EMBED_UNREADABLE;
+    char buf[32] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    if (strncmp(buf, "noface", 6) == 0)
+        return IMPORT_EMBED_NO_FACE;
+    if (strncmp(buf, "notimage", 8) == 0)
+        return IMPORT_EMBED_UNSUPPORTED;
+    seed_embedding((unsigned)strtoul(buf, NULL, 10), emb);
+    return IMPORT_EMBED_OK;
+}
+
+static import_status run_import_pt(fixture *f, const char *path, size_t batch, bool embed,
+                                   import_stats *s)
+{
+    import_options o = {
+        .batch_rows = batch,
+        .at = {2026, 1, 1},
+        .on_reject = on_reject,
+        .reject_user = f,
+        .embed = embed ? fake_embed : NULL,
+    };
+    char err[512] = "";
+    f->n_rejects = 0;
+    embed_calls = 0;
+    import_status st = import_file(f->reg, path, &o, s, err, sizeof err);
+    if (st != IMPORT_OK)
+        print_message("import: %s\n", err);
+    return st;
+}
+
+static void expect_portrait(fixture *f, const char *id, int seed)
+{
+    float got[REG_PORTRAIT_DIM], want[REG_PORTRAIT_DIM];
+    bool has = false;
+    reg_status st = registry_portrait_get(f->reg, id, got, &has);
+    if (seed < 0) {
+        assert_int_equal(st, REG_NOT_FOUND);
+        return;
+    }
+    if (st != REG_OK)
+        fail_msg("portrait of %s: %s", id, reg_status_message(st));
+    assert_true(has);
+    seed_embedding((unsigned)seed, want);
+    assert_memory_equal(got, want, sizeof want);
+}
+
+static void test_portrait_column(void **state)
+{
+    fixture *f = *state;
+    char sub[128], abs_img[192];
+    snprintf(sub, sizeof sub, "%s/faces", f->dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    write_input(f, "faces/a.txt", "11");
+    write_input(f, "faces/noface.txt", "noface");
+    write_input(f, "faces/notimage.txt", "notimage");
+    snprintf(abs_img, sizeof abs_img, "%s", write_input(f, "b.txt", "22")); /* absolute */
+    char e[19], g[19], h[19];
+    make_id("11010519700101001", e);
+    make_id("11010519700101002", g);
+    make_id("11010519700101003", h);
+    char text[4096];
+    snprintf(text, sizeof text,
+             "portrait,id_number,name,valid_from,valid_to,issuing_authority,lost,hukou_status\n"
+             "faces/a.txt,%s,王伟,20050320,20150320,x,0,0\n"      /* 2: relative */
+             ",%s,王伟,20150320,20350320,x,0,0\n"                 /* 3: same person, none */
+             "%s,%s,欧阳娜娜,20080701,20180701,y,0,1\n"            /* 4: absolute */
+             "  ,%s,李小龙,20180301,20230301,z,0,2\n"             /* 5: blank = none */
+             "faces/missing.txt,%s,张三,20100101,20300101,z,0,0\n" /* 6: unreadable */
+             "faces/noface.txt,%s,李四,20100101,20300101,z,0,0\n"  /* 7: no face */
+             "faces/notimage.txt,%s,王五,20100101,20300101,z,0,0\n" /* 8: not an image */
+             "faces/a.txt,%s,王伟,20050320,20150320,x,0,9\n",     /* 9: identity invalid */
+             f->a, f->a, abs_img, f->b, f->c, e, g, h, f->a);
+    const char *path = write_input(f, "in.csv", text);
+    import_stats s;
+    assert_int_equal(run_import_pt(f, path, 0, true, &s), IMPORT_OK);
+    assert_int_equal(s.rows, 8);
+    assert_int_equal(s.rejected, 4);
+    assert_int_equal(s.inserted, 4);
+    assert_int_equal(s.portraits, 2);
+    assert_int_equal(embed_calls, 5); /* never for an invalid identity */
+    assert_int_equal(f->n_rejects, 4);
+    static const struct {
+        uint64_t line;
+        const char *field, *reason;
+    } want[] = {{6, "portrait", "unreadable"},
+                {7, "portrait", "no_face"},
+                {8, "portrait", "unsupported_image"},
+                {9, "hukou_status", "not_hukou_status"}};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(f->rejects[i].line, want[i].line);
+        assert_string_equal(f->rejects[i].field, want[i].field);
+        assert_string_equal(f->rejects[i].reason, want[i].reason);
+    }
+    expect_person(f, f->a, "王伟", 2, REG_HUKOU_VALID);
+    expect_portrait(f, f->a, 11);
+    expect_portrait(f, f->b, 22);
+    expect_portrait(f, f->c, -1);
+    /* A row whose portrait failed is rejected whole: no person, no card. */
+    reg_person p;
+    assert_int_equal(registry_lookup(f->reg, e, NULL, 0, &p), REG_NOT_FOUND);
+    assert_int_equal(registry_lookup(f->reg, g, NULL, 0, &p), REG_NOT_FOUND);
+    reg_stats rs;
+    assert_int_equal(registry_stats(f->reg, &rs), REG_OK);
+    assert_int_equal(rs.persons, 3);
+    assert_int_equal(rs.portraits, 2);
+
+    /* Idempotent: the same file again changes nothing, in any batch size. */
+    assert_int_equal(run_import_pt(f, path, 0, true, &s), IMPORT_OK);
+    assert_int_equal(s.inserted + s.updated, 0);
+    assert_int_equal(s.unchanged, 4);
+    assert_int_equal(s.portraits, 2);
+    assert_int_equal(run_import_pt(f, path, 1, true, &s), IMPORT_OK);
+    assert_int_equal(s.unchanged, 4);
+
+    /* Another picture for a: that row is an update (its card is not). */
+    write_input(f, "faces/a.txt", "12");
+    assert_int_equal(run_import_pt(f, path, 0, true, &s), IMPORT_OK);
+    assert_int_equal(s.updated, 1);
+    assert_int_equal(s.unchanged, 3);
+    expect_portrait(f, f->a, 12);
+
+    /* Without an embedder (no face engine) every portrait row is rejected
+     * with models_missing; the others are imported as before. */
+    assert_int_equal(run_import_pt(f, path, 0, false, &s), IMPORT_OK);
+    assert_int_equal(s.rejected, 6);
+    assert_int_equal(s.unchanged, 2);
+    assert_string_equal(f->rejects[0].reason, "models_missing");
+    assert_int_equal(f->rejects[0].line, 2);
+    expect_portrait(f, f->a, 12); /* untouched */
+}
+
+static void test_portrait_jsonl(void **state)
+{
+    fixture *f = *state;
+    write_input(f, "a.txt", "31");
+    char text[4096];
+    snprintf(text, sizeof text,
+             "{\"id_number\":\"%s\",\"name\":\"王伟\",\"valid_from\":\"20050320\","
+             "\"valid_to\":\"20150320\",\"issuing_authority\":\"x\",\"lost\":false,"
+             "\"hukou_status\":0,\"portrait\":\"a.txt\"}\n"
+             "{\"id_number\":\"%s\",\"name\":\"欧阳娜娜\",\"valid_from\":\"20080701\","
+             "\"valid_to\":\"20180701\",\"issuing_authority\":\"y\",\"lost\":false,"
+             "\"hukou_status\":0,\"portrait\":null}\n"
+             "{\"id_number\":\"%s\",\"name\":\"李小龙\",\"valid_from\":\"20180301\","
+             "\"valid_to\":\"20230301\",\"issuing_authority\":\"z\",\"lost\":false,"
+             "\"hukou_status\":0,\"portrait\":7}\n",
+             f->a, f->b, f->c);
+    import_stats s;
+    assert_int_equal(run_import_pt(f, write_input(f, "in.jsonl", text), 0, true, &s),
+                     IMPORT_OK);
+    assert_int_equal(s.inserted, 2);
+    assert_int_equal(s.portraits, 1);
+    assert_int_equal(f->n_rejects, 1);
+    assert_int_equal(f->rejects[0].line, 3);
+    assert_string_equal(f->rejects[0].field, "portrait");
+    assert_string_equal(f->rejects[0].reason, "wrong_type");
+    expect_portrait(f, f->a, 31);
+    expect_portrait(f, f->b, -1);
+}
+
+/* More portraits than one batch holds, interleaved with rows without one
+ * and persons with several cards: each template lands on its own person
+ * (the batch is sorted by id hash; the templates follow their rows). */
+static void test_portrait_many_batches(void **state)
+{
+    fixture *f = *state;
+    enum { N = 1500 };
+    size_t cap = (size_t)N * 2 * 120 + 128;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t len = (size_t)snprintf(text, cap, "id_number,name,valid_from,valid_to,"
+                                             "issuing_authority,lost,hukou_status,portrait\n");
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s/p", f->dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    static char ids[N][19];
+    for (int i = 0; i < N; i++) {
+        char d17[18];
+        snprintf(d17, sizeof d17, "1101051980%02d%02d%03d", 1 + i % 12, 1 + i / 12 % 28,
+                 i / 336 + 100);
+        make_id(d17, ids[i]);
+        char img[32] = "";
+        if (i % 5 != 3) {
+            char name[32], num[16];
+            snprintf(name, sizeof name, "p/%d.txt", i);
+            snprintf(num, sizeof num, "%d", 1000 + i);
+            write_input(f, name, num);
+            snprintf(img, sizeof img, "p/%d.txt", i);
+        }
+        len += (size_t)snprintf(text + len, cap - len, "%s,王伟,20050320,20150320,x,0,0,%s\n",
+                                ids[i], i % 7 == 0 ? "" : img);
+        if (i % 7 == 0) /* a second card, with the portrait on it */
+            len += (size_t)snprintf(text + len, cap - len,
+                                    "%s,王伟,20150320,20350320,x,0,0,%s\n", ids[i], img);
+    }
+    const char *path = write_input(f, "many.csv", text);
+    free(text);
+    import_stats s;
+    assert_int_equal(run_import_pt(f, path, 0, true, &s), IMPORT_OK);
+    assert_int_equal(s.rejected, 0);
+    assert_true(s.batches >= 2); /* 1200 templates: more than one batch holds */
+    reg_stats rs;
+    assert_int_equal(registry_stats(f->reg, &rs), REG_OK);
+    assert_int_equal(rs.persons, N);
+    assert_int_equal(rs.portraits, s.portraits);
+    for (int i = 0; i < N; i++)
+        expect_portrait(f, ids[i], i % 5 != 3 ? 1000 + i : -1);
+    assert_int_equal(run_import_pt(f, path, 300, true, &s), IMPORT_OK);
+    assert_int_equal(s.inserted + s.updated, 0);
+}
+
 static void test_format_for_path(void **state)
 {
     (void)state;
@@ -580,6 +828,9 @@ int main(void)
         T(test_batches_keep_a_person_whole),
         T(test_locked_store_fails_the_import),
         T(test_reject_csv_writer),
+        T(test_portrait_column),
+        T(test_portrait_jsonl),
+        T(test_portrait_many_batches),
         cmocka_unit_test(test_format_for_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,10 @@
  * test_registry.c — unit tests of the SQLite registry: upserts (inserted,
  * updated, unchanged), card order, the lost flag, lookups with and without
  * the right name, erasure, stats, the key fingerprint check, migration of a
- * version-1 store, no plaintext identity in the file bytes, whole batches
+ * version-1 store, portrait templates (round trip, idempotent puts, a
+ * template moved to another person does not decrypt, erasure, no embedding
+ * bytes in the file, upgrade of a version-2 store), no plaintext identity
+ * in the file bytes, whole batches
  * for concurrent readers, and REG_UNAVAILABLE (locked, missing, not a
  * database) within the busy timeout.
  *
@@ -16,6 +19,7 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -622,6 +626,350 @@ static void test_migration_from_v1(void **state)
     assert_non_null(strstr(err, "99"));
 }
 
+/* ------------------------------------------------------------- portraits */
+
+/* A deterministic L2-normalised "embedding" for seed. */
+static void make_embedding(unsigned seed, float emb[REG_PORTRAIT_DIM])
+{
+    uint32_t x = seed * 2654435761u + 12345u;
+    double sum = 0;
+    for (int i = 0; i < REG_PORTRAIT_DIM; i++) {
+        x = x * 1664525u + 1013904223u;
+        emb[i] = (float)((double)(x >> 8) / (double)(1u << 24) - 0.5);
+        sum += (double)emb[i] * emb[i];
+    }
+    for (int i = 0; i < REG_PORTRAIT_DIM; i++)
+        emb[i] = (float)(emb[i] / sqrt(sum));
+}
+
+/* n persons with one card each; those with i % 2 == 0 get a portrait. */
+static void fill_with_portraits(registry *r, int n, char ids[][19])
+{
+    reg_writer *w;
+    assert_int_equal(registry_writer_begin(r, &w), REG_OK);
+    for (int i = 0; i < n; i++) {
+        char d17[18];
+        snprintf(d17, sizeof d17, "3201021990%02d%02d%03d", 1 + i % 12, 1 + i % 28, 400 + i);
+        make_id(d17, ids[i]);
+        reg_row row = row_of(ids[i], "周杰", "20150101", "20350101", "南京市公安局玄武分局",
+                             false, REG_HUKOU_VALID);
+        put(w, &row);
+        if (i % 2 == 0) {
+            uint8_t h[SM_HASH_BYTES];
+            float emb[REG_PORTRAIT_DIM];
+            assert_int_equal(registry_hash_id(r, ids[i], h), REG_OK);
+            make_embedding((unsigned)i, emb);
+            reg_put_result res = (reg_put_result)-1;
+            assert_int_equal(registry_writer_put_portrait(w, h, emb, &res), REG_OK);
+            assert_int_equal(res, REG_PUT_INSERTED);
+        }
+    }
+    assert_int_equal(registry_writer_end(w, true), REG_OK);
+}
+
+static void test_portrait_round_trip(void **state)
+{
+    fixture *f = *state;
+    registry *r = open_store(f, &f->key, true, 0);
+    char ids[10][19];
+    fill_with_portraits(r, 10, ids);
+
+    float got[REG_PORTRAIT_DIM], want[REG_PORTRAIT_DIM];
+    bool has = false;
+    for (int i = 0; i < 10; i++) {
+        reg_status st = registry_portrait_get(r, ids[i], got, &has);
+        assert_true(has);
+        if (i % 2 == 0) {
+            assert_int_equal(st, REG_OK);
+            make_embedding((unsigned)i, want);
+            assert_memory_equal(got, want, sizeof want); /* bit-exact */
+        } else {
+            assert_int_equal(st, REG_NOT_FOUND); /* a person without a template */
+        }
+    }
+    char absent[19];
+    make_id("32010219900101999", absent);
+    has = true;
+    assert_int_equal(registry_portrait_get(r, absent, got, &has), REG_NOT_FOUND);
+    assert_false(has);
+    assert_int_equal(registry_portrait_get(r, absent, got, NULL), REG_NOT_FOUND);
+
+    reg_stats s;
+    assert_int_equal(registry_stats(r, &s), REG_OK);
+    assert_int_equal(s.persons, 10);
+    assert_int_equal(s.portraits, 5);
+
+    /* Idempotent in effect: the same template again is unchanged (its
+     * ciphertext differs: a new nonce is never drawn for it), another one
+     * is an update, a first one an insert. */
+    reg_writer *w;
+    assert_int_equal(registry_writer_begin(r, &w), REG_OK);
+    uint8_t h[SM_HASH_BYTES];
+    reg_put_result res;
+    assert_int_equal(registry_hash_id(r, ids[0], h), REG_OK);
+    make_embedding(0, want);
+    assert_int_equal(registry_writer_put_portrait(w, h, want, &res), REG_OK);
+    assert_int_equal(res, REG_PUT_UNCHANGED);
+    make_embedding(100, want);
+    assert_int_equal(registry_writer_put_portrait(w, h, want, &res), REG_OK);
+    assert_int_equal(res, REG_PUT_UPDATED);
+    assert_int_equal(registry_hash_id(r, ids[1], h), REG_OK);
+    assert_int_equal(registry_writer_put_portrait(w, h, want, &res), REG_OK);
+    assert_int_equal(res, REG_PUT_INSERTED);
+    want[3] = NAN; /* refused, not stored */
+    assert_int_equal(registry_writer_put_portrait(w, h, want, &res), REG_ERR_INVALID);
+    assert_int_equal(registry_writer_end(w, true), REG_OK);
+
+    make_embedding(100, want);
+    assert_int_equal(registry_portrait_get(r, ids[0], got, NULL), REG_OK);
+    assert_memory_equal(got, want, sizeof want);
+    assert_int_equal(registry_portrait_get(r, ids[1], got, NULL), REG_OK);
+    assert_memory_equal(got, want, sizeof want);
+    assert_int_equal(registry_stats(r, &s), REG_OK);
+    assert_int_equal(s.portraits, 6);
+
+    /* A rolled-back batch leaves no template. */
+    assert_int_equal(registry_writer_begin(r, &w), REG_OK);
+    assert_int_equal(registry_hash_id(r, ids[3], h), REG_OK);
+    assert_int_equal(registry_writer_put_portrait(w, h, want, &res), REG_OK);
+    assert_int_equal(registry_writer_end(w, false), REG_OK);
+    assert_int_equal(registry_portrait_get(r, ids[3], got, NULL), REG_NOT_FOUND);
+    registry_close(r);
+}
+
+/* The template row of one person copied onto another's: it must not
+ * decrypt (the id hash is the associated data), and the victim is reported
+ * unavailable (a corrupt store), never given the other person's face. */
+static void test_portrait_moved_does_not_decrypt(void **state)
+{
+    fixture *f = *state;
+    registry *r = open_store(f, &f->key, true, 0);
+    char ids[4][19];
+    fill_with_portraits(r, 4, ids);
+    registry_close(r);
+
+    uint8_t ha[SM_HASH_BYTES], hb[SM_HASH_BYTES];
+    r = open_store(f, &f->key, false, 0);
+    assert_int_equal(registry_hash_id(r, ids[0], ha), REG_OK);
+    assert_int_equal(registry_hash_id(r, ids[1], hb), REG_OK); /* no template of its own */
+    registry_close(r);
+
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "INSERT INTO portraits (id_hash, nonce, sealed)"
+                                        " SELECT ?2, nonce, sealed FROM portraits WHERE id_hash = ?1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(st, 1, ha, sizeof ha, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, hb, sizeof hb, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    r = open_store(f, &f->key, false, 0);
+    float got[REG_PORTRAIT_DIM], want[REG_PORTRAIT_DIM];
+    bool has = false;
+    assert_int_equal(registry_portrait_get(r, ids[1], got, &has), REG_UNAVAILABLE);
+    assert_true(has);
+    for (int i = 0; i < REG_PORTRAIT_DIM; i++)
+        assert_true(got[i] == 0.0f); /* nothing of the plaintext handed out */
+    make_embedding(0, want);
+    assert_int_equal(registry_portrait_get(r, ids[0], got, NULL), REG_OK); /* the original */
+    assert_memory_equal(got, want, sizeof want);
+
+    /* Rewriting the victim's template repairs it (the bad row counts as
+     * different from anything). */
+    reg_writer *w;
+    reg_put_result res;
+    assert_int_equal(registry_writer_begin(r, &w), REG_OK);
+    make_embedding(7, want);
+    assert_int_equal(registry_writer_put_portrait(w, hb, want, &res), REG_OK);
+    assert_int_equal(res, REG_PUT_UPDATED);
+    assert_int_equal(registry_writer_end(w, true), REG_OK);
+    assert_int_equal(registry_portrait_get(r, ids[1], got, NULL), REG_OK);
+    assert_memory_equal(got, want, sizeof want);
+    registry_close(r);
+
+    /* Another server key: the same template does not open either (the
+     * store refuses that key at open; the sub-key differs anyway). */
+}
+
+static void test_portrait_delete_erases(void **state)
+{
+    fixture *f = *state;
+    registry *r = open_store(f, &f->key, true, 0);
+    char ids[6][19];
+    fill_with_portraits(r, 6, ids);
+
+    /* The victim's sealed template as stored. */
+    uint8_t h[SM_HASH_BYTES];
+    assert_int_equal(registry_hash_id(r, ids[2], h), REG_OK);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT sealed FROM portraits WHERE id_hash = ?1", -1,
+                                        &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(st, 1, h, sizeof h, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    uint8_t sealed[64];
+    assert_true(sqlite3_column_bytes(st, 0) > (int)sizeof sealed);
+    memcpy(sealed, sqlite3_column_blob(st, 0), sizeof sealed);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    size_t n;
+    unsigned char *bytes = read_store_bytes(f->db, &n);
+    assert_true(bytes_contain(bytes, n, sealed, sizeof sealed)); /* the control */
+    free(bytes);
+
+    assert_int_equal(registry_delete(r, ids[2]), REG_OK);
+    float got[REG_PORTRAIT_DIM];
+    bool has = true;
+    assert_int_equal(registry_portrait_get(r, ids[2], got, &has), REG_NOT_FOUND);
+    assert_false(has);
+    assert_int_equal(registry_portrait_get(r, ids[4], got, NULL), REG_OK); /* others stay */
+    reg_stats s;
+    assert_int_equal(registry_stats(r, &s), REG_OK);
+    assert_int_equal(s.persons, 5);
+    assert_int_equal(s.portraits, 2);
+
+    bytes = read_store_bytes(f->db, &n);
+    assert_false(bytes_contain(bytes, n, sealed, sizeof sealed));
+    free(bytes);
+
+    /* A template whose person never arrived (an interrupted import) is
+     * erased by the same call. */
+    char lone[19];
+    make_id("32010219900101777", lone);
+    reg_writer *w;
+    reg_put_result res;
+    assert_int_equal(registry_hash_id(r, lone, h), REG_OK);
+    float emb[REG_PORTRAIT_DIM];
+    make_embedding(77, emb);
+    assert_int_equal(registry_writer_begin(r, &w), REG_OK);
+    assert_int_equal(registry_writer_put_portrait(w, h, emb, &res), REG_OK);
+    assert_int_equal(registry_writer_end(w, true), REG_OK);
+    has = true;
+    assert_int_equal(registry_portrait_get(r, lone, got, &has), REG_OK);
+    assert_false(has);
+    assert_int_equal(registry_delete(r, lone), REG_OK);
+    assert_int_equal(registry_portrait_get(r, lone, got, NULL), REG_NOT_FOUND);
+    assert_int_equal(registry_delete(r, lone), REG_NOT_FOUND);
+    registry_close(r);
+}
+
+/* The file holds no embedding bytes: neither the floats as the machine
+ * holds them nor their little-endian packing (the same here) of any
+ * 4-float window of any template. */
+static void test_portrait_no_plaintext_in_file(void **state)
+{
+    fixture *f = *state;
+    registry *r = open_store(f, &f->key, true, 0);
+    char ids[16][19];
+    fill_with_portraits(r, 16, ids);
+    for (int pass = 0; pass < 2; pass++) {
+        size_t n;
+        unsigned char *bytes = read_store_bytes(f->db, &n);
+        assert_true(bytes_contain(bytes, n, "南京市公安局玄武分局",
+                                  strlen("南京市公安局玄武分局"))); /* the control */
+        for (int i = 0; i < 16; i += 2) {
+            float emb[REG_PORTRAIT_DIM];
+            make_embedding((unsigned)i, emb);
+            for (int k = 0; k + 4 <= REG_PORTRAIT_DIM; k += 4)
+                if (bytes_contain(bytes, n, &emb[k], 4 * sizeof(float)))
+                    fail_msg("embedding %d (floats %d..%d) found in the store's bytes", i, k,
+                             k + 3);
+        }
+        free(bytes);
+        if (pass == 0)
+            registry_close(r);
+    }
+}
+
+/* Version 2 as shipped (before portraits): v1 plus meta and the lost index. */
+static void test_migration_from_v2(void **state)
+{
+    fixture *f = *state;
+    char id[19];
+    make_id("11010519491231002", id);
+    char scratch[160];
+    snprintf(scratch, sizeof scratch, "%s/scratch.db", f->dir);
+    reg_options so = {.path = scratch, .key = &f->key, .create = true};
+    registry *sr;
+    char err[512];
+    assert_int_equal(registry_open(&so, &sr, err, sizeof err), REG_OK);
+    uint8_t ih[SM_HASH_BYTES], nh[SM_HASH_BYTES];
+    assert_int_equal(registry_hash_id(sr, id, ih), REG_OK);
+    assert_int_equal(registry_hash_name(sr, id, "王伟", strlen("王伟"), nh), REG_OK);
+    registry_close(sr);
+    char fp[17];
+    sm_key_fingerprint(&f->key, fp);
+
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, v1_schema, NULL, NULL, NULL), SQLITE_OK);
+    char v2[512];
+    snprintf(v2, sizeof v2,
+             "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+             "CREATE INDEX cards_lost ON cards (person_id) WHERE lost = 1;"
+             "INSERT INTO schema_migrations VALUES (2, 1700000001);"
+             "INSERT INTO meta VALUES ('key_fingerprint', '%s');"
+             "INSERT INTO meta VALUES ('created_at', '1700000000');",
+             fp);
+    assert_int_equal(sqlite3_exec(db, v2, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO persons VALUES (1, ?1, ?2, 0)", -1, &st,
+                                        NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(st, 1, ih, sizeof ih, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, nh, sizeof nh, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO cards VALUES (1, 20150101, 0, 1, 0);", NULL,
+                                  NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    /* Read-only refuses the old store (it needs the upgrade first). */
+    reg_options ro = {.path = f->db, .key = &f->key, .read_only = true};
+    registry *r = NULL;
+    assert_int_equal(registry_open(&ro, &r, err, sizeof err), REG_ERR_SCHEMA);
+
+    r = open_store(f, &f->key, false, 0); /* read-write: upgraded in place */
+    assert_int_equal(registry_store_version(r), registry_schema_version());
+    assert_true(registry_schema_version() >= 3);
+    reg_person p;
+    assert_int_equal(registry_lookup(r, id, "王伟", strlen("王伟"), &p), REG_OK);
+    assert_true(p.name_matches);
+    float emb[REG_PORTRAIT_DIM], got[REG_PORTRAIT_DIM];
+    bool has = false;
+    assert_int_equal(registry_portrait_get(r, id, got, &has), REG_NOT_FOUND);
+    assert_true(has);
+    reg_writer *w;
+    reg_put_result res;
+    make_embedding(5, emb);
+    assert_int_equal(registry_writer_begin(r, &w), REG_OK);
+    assert_int_equal(registry_writer_put_portrait(w, ih, emb, &res), REG_OK);
+    assert_int_equal(res, REG_PUT_INSERTED);
+    assert_int_equal(registry_writer_end(w, true), REG_OK);
+    assert_int_equal(registry_portrait_get(r, id, got, NULL), REG_OK);
+    assert_memory_equal(got, emb, sizeof emb);
+    reg_stats s;
+    assert_int_equal(registry_stats(r, &s), REG_OK);
+    assert_int_equal(s.persons, 1);
+    assert_int_equal(s.portraits, 1);
+    registry_close(r);
+
+    /* Now current: read-only opens it. */
+    assert_int_equal(registry_open(&ro, &r, err, sizeof err), REG_OK);
+    assert_int_equal(registry_portrait_get(r, id, got, NULL), REG_OK);
+    registry_close(r);
+}
+
 static void test_read_only_needs_current_schema(void **state)
 {
     fixture *f = *state;
@@ -879,6 +1227,11 @@ int main(void)
         T(test_unavailable_when_locked),
         T(test_unavailable_missing_or_garbage),
         T(test_readers_see_whole_batches),
+        T(test_portrait_round_trip),
+        T(test_portrait_moved_does_not_decrypt),
+        T(test_portrait_delete_erases),
+        T(test_portrait_no_plaintext_in_file),
+        T(test_migration_from_v2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
