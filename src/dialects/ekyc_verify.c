@@ -233,7 +233,7 @@ static int render_ok(ekyc_call *c, http_request *req, const face_result *r, call
 {
     int sub = r->subcode >= 200 && r->subcode <= 212 ? r->subcode : 204;
     const char *subcode = subcode_texts[sub - 200];
-    bool face_ok = r->live && r->score >= VX_FACE_SAME_SCORE;
+    bool face_ok = r->live && r->score >= 0 && vx_face_same(r->score);
 
     json_t *face = json_pack("{s:s,s:o,s:s,s:o}", "facePassed", face_ok ? "Y" : "N",
                              "faceComparisonScore", score_json(r->score), "faceAttack",
@@ -785,29 +785,4 @@ void dialect_ekyc_verify(http_request *req)
      * completion releases it (api/face.c). */
     if (t != NULL && !req->deferred && req->metered)
         tenancy_admit_done(t, req->app_id);
-}
-
-/* ------------------------------------------------ until api/face.c lands */
-
-/* A stand-in for the face pipeline while it is only a contract on this
- * branch: answers FACE_UNAVAILABLE (503 ServiceUnavailable), uncharged.
- * Weak: the real face_call_run (api/face.c) replaces it at link time. */
-__attribute__((weak)) void face_call_run(http_request *req, face_call_spec *spec)
-{
-    face_result r;
-    memset(&r, 0, sizeof r);
-    r.outcome = FACE_UNAVAILABLE;
-    r.score = -1;
-    r.authority_score = -1;
-    call_answer a;
-    memset(&a, 0, sizeof a);
-    if (spec->render(spec->ctx, req, &r, false, &a) == 0) {
-        reply_bytes_headers(req, a.status, a.content_type, a.body, a.len, a.headers, a.n_headers);
-        free(a.body);
-    } else {
-        spec->refuse(spec->ctx, req, CALL_INTERNAL, 0);
-    }
-    free_images(spec);
-    if (spec->release != NULL)
-        spec->release(spec->ctx);
 }
