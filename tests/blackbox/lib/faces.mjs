@@ -108,9 +108,9 @@ export function assertError(assert, r, status, code, message) {
   if (message) assert.match(r.json.error.message, message);
 }
 
-/** The admin API of a test server (its admin.token in s.dir). */
+/** The admin API of a test server (its admin.token in s.tokenDir, else s.dir). */
 export async function admin(s, method, path, body) {
-  const token = readFileSync(join(s.dir, 'admin.token'), 'utf8').trim();
+  const token = readFileSync(join(s.tokenDir ?? s.dir, 'admin.token'), 'utf8').trim();
   const res = await fetch(s.url + '/admin/v1' + path, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
