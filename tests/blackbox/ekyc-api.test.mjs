@@ -7,7 +7,7 @@
 // identity of that set (read in place).
 //
 // Covered: 200 passed (scan and photo), 204 (another person's selfie),
-// 212 (screen recapture, photocopy), another document type (not read,
+// 212 (screen recapture, photocopy), 205 (below), another document type (not read,
 // still compared), no face in the selfie (422), input errors (doc_type,
 // authorize without a mainland ID, invalid number and name), the charge
 // (decisions one unit, errors none); with authorize against a registry
@@ -15,8 +15,9 @@
 // locked by another process at start; verify 503 registry_unavailable);
 // against a registry imported with portraits (`registry import` with a
 // portrait column): 200, 203, 207, and /v1/face/verify with a portrait.
-// Not covered: 205 (liveness risk) — no input made here is one the
-// liveness model rejects for sure (docs/ekyc.md).
+// 205: the selfie re-rendered as a screen recapture by bench/lib/face_spoof.py
+// (the liveness model rejects this one; it accepts 15 % of such re-renders,
+// docs/face.md).
 //
 // Must never: reach outside 127.0.0.1, copy a face image or leave the
 // generated cards behind, or leave a server running.
@@ -133,6 +134,22 @@ describe('POST /v1/ekyc', () => {
         assert.equal(r.json.charged, true);
       }
     }
+  });
+
+  test('a selfie that is a screen re-render of a photo: 205 liveness_risk', async () => {
+    // bench/lib/face_spoof.py (the re-renders docs/face.md measures liveness on)
+    const c = card(0, null);
+    const out = join(dir, 'respoof');
+    const py = spawnSync('/usr/bin/python3', [join(SOURCE_ROOT, 'bench/lib/face_spoof.py'), out, join(FACES_DIR, selfieOf(c))], { encoding: 'utf8' });
+    assert.equal(py.status, 0, py.stderr);
+    const stem = selfieOf(c).replace(/\.[a-z]+$/, '');
+    const r = await postJson(s, EKYC, { doc_image_base64: b64(readFileSync(c.path)), face_image_base64: b64(readFileSync(join(out, `${stem}.screen.jpg`))) });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.subcode, 205, r.text);
+    assert.equal(r.json.reasons[0], 'liveness_risk');
+    assert.equal(r.json.face.live, false);
+    assert.ok(r.json.face.liveness < 0.5);
+    assert.equal(r.json.charged, true);
   });
 
   test('another document type: not read, its portrait still compared', async () => {
