@@ -63,6 +63,7 @@
 #include <stddef.h>
 
 #include "api/call.h"
+#include "api/routes.h"
 #include "http/request.h"
 #include "vision/face.h"
 #include "vision/idcard.h"
@@ -164,5 +165,14 @@ typedef struct {
 } face_call_spec;
 
 void face_call_run(http_request *req, face_call_spec *spec);
+
+/* Step 4 alone, on the calling thread, for callers without HTTP (the CLI,
+ * `shiming ekyc`): download, decode and analyse spec's images with the
+ * engines of `ctx` (ctx->face, ctx->ocr, ctx->fetch, its registry) and
+ * decide into *r (zero it first; vx_face_result_clear / vx_idcard_result_clear
+ * its parts when done). Takes the images (zeroed and freed); touches no
+ * tenancy, renders nothing. request_id (may be NULL) only for log lines. */
+void face_call_decide(api_context *ctx, face_call_spec *spec, face_result *r,
+                      const char *request_id);
 
 #endif

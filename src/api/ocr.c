@@ -31,11 +31,12 @@
 #include <time.h>
 
 #include "api/routes.h"
+#include "api/vjob.h"
 #include "http/accesslog.h"
 #include "net/fetch.h"
 #include "vision/image.h"
 
-#define JSON_UTF8 "application/json; charset=utf-8"
+#define JSON_UTF8 VJOB_JSON_UTF8
 #define NATIVE_PRODUCT "ocr_idcard"
 
 /* ------------------------------------------------------------- outcomes */
@@ -184,32 +185,13 @@ bool ocr_looks_like_url(const char *s, size_t len)
 /* ------------------------------------------------------------- the call */
 
 typedef struct {
-    http_request *req;
+    vjob_tail tl;               /* first: the call's end (vjob.h) */
     api_context *ctx;
-    tenancy *t;
     ocr_call_spec spec;         /* copy; image and url taken */
     ocr_result r;
-    call_answer ans;
     char id18[19];              /* the number read, normalised (for the record) */
     char name[256];             /* the name read (for the record) */
-    int idem_slot;              /* call_idem_claim's, -1 = none */
 } ocr_job;
-
-static double ms_since(const struct timespec *t0)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t0->tv_sec) * 1e3 + (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-static void answer_free(call_answer *a)
-{
-    if (a->body != NULL) {
-        OPENSSL_cleanse(a->body, a->len);
-        free(a->body);
-    }
-    a->body = NULL;
-}
 
 static void spec_free_input(ocr_call_spec *s)
 {
@@ -230,58 +212,28 @@ static void answer_now(http_request *req, const ocr_call_spec *spec, ocr_result 
 {
     call_answer ans;
     memset(&ans, 0, sizeof ans);
-    r->timing_ms = ms_since(&req->start);
+    r->timing_ms = vjob_ms_since(&req->start);
     request_set_verdict(req, ocr_outcome_code(r->outcome));
     if (spec->render(spec->ctx, req, r, false, &ans) != 0 || ans.body == NULL) {
-        answer_free(&ans);
+        vjob_answer_free(&ans);
         spec->refuse(spec->ctx, req, CALL_INTERNAL, 0);
         return;
     }
     reply_bytes_headers(req, ans.status, ans.content_type, ans.body, ans.len, ans.headers,
                         ans.n_headers);
-    answer_free(&ans);
+    vjob_answer_free(&ans);
 }
 
-static void job_free(ocr_job *j)
+/* vjob_tail.free_job: the input, the result, the front's ctx, the job. */
+static void job_free(vjob_tail *tl)
 {
-    answer_free(&j->ans);
+    ocr_job *j = (ocr_job *)tl;
     spec_free_input(&j->spec);
+    vx_idcard_result_clear(&j->r.card);
     if (j->spec.release != NULL)
         j->spec.release(j->spec.ctx);
     OPENSSL_cleanse(j, sizeof *j);
     free(j);
-}
-
-/* The end of a deferred call: the daily limit's in-flight count, the
- * job's memory, and the connection. */
-static void job_end(ocr_job *j)
-{
-    http_request *req = j->req;
-    if (req->metered && j->t != NULL)
-        tenancy_admit_done(j->t, req->app_id);
-    call_idem_release(j->idem_slot);
-    job_free(j);
-    request_resume(req); /* last: req may be gone as soon as it returns */
-}
-
-static void job_recorded(void *arg, tn_record_result rr)
-{
-    ocr_job *j = arg;
-    switch (rr) {
-    case TN_RECORDED_NO_QUOTA:
-        j->spec.refuse(j->spec.ctx, j->req, CALL_QUOTA_EXHAUSTED, 0);
-        break;
-    case TN_RECORD_FAILED:
-        j->spec.refuse(j->spec.ctx, j->req, CALL_UNAVAILABLE, 1.0);
-        break;
-    case TN_RECORDED_CHARGED:
-    case TN_RECORDED_FREE:
-    default:
-        reply_bytes_headers(j->req, j->ans.status, j->ans.content_type, j->ans.body, j->ans.len,
-                            j->ans.headers, j->ans.n_headers);
-        break;
-    }
-    job_end(j);
 }
 
 static ocr_outcome fetch_outcome(fetch_status st)
@@ -345,7 +297,7 @@ static void job_read(ocr_job *j)
             r->outcome = OCR_FAILED;
             vx_idcard_result_clear(&r->card);
             accesslog_event(json_pack("{s:s,s:s,s:s}", "event", "ocr_failed", "request_id",
-                                      j->req->id, "message", err));
+                                      j->tl.req->id, "message", err));
         }
     }
     if (img.px != NULL)
@@ -358,7 +310,7 @@ static void job_read(ocr_job *j)
 static void job_subject(ocr_job *j, tn_record *rec)
 {
     const vx_idcard_result *c = &j->r.card;
-    http_request *req = j->req;
+    http_request *req = j->tl.req;
     const vx_field *num = &c->fields[VX_F_ID_NUMBER];
     const vx_field *name = &c->fields[VX_F_NAME];
     if (num->present && num->text[0] != '\0') {
@@ -382,24 +334,19 @@ static void job_subject(ocr_job *j, tn_record *rec)
 static void job_run(void *arg)
 {
     ocr_job *j = arg;
-    http_request *req = j->req;
+    http_request *req = j->tl.req;
     job_read(j);
 
     bool read = j->r.outcome == OCR_OK;
     sm_verdict verdict = read ? SM_VERDICT_READ : SM_VERDICT_INVALID_IMAGE;
-    bool charged = j->t != NULL && read && tn_product_charges(j->spec.product, verdict);
-    j->r.timing_ms = ms_since(&req->start);
+    bool charged = j->tl.t != NULL && read && tn_product_charges(j->spec.product, verdict);
+    j->r.timing_ms = vjob_ms_since(&req->start);
     request_set_verdict(req, read ? "read" : ocr_outcome_code(j->r.outcome));
-    if (j->spec.render(j->spec.ctx, req, &j->r, charged, &j->ans) != 0 || j->ans.body == NULL) {
-        answer_free(&j->ans);
+    if (j->spec.render(j->spec.ctx, req, &j->r, charged, &j->tl.ans) != 0 ||
+        j->tl.ans.body == NULL) {
+        vjob_answer_free(&j->tl.ans);
         j->spec.refuse(j->spec.ctx, req, CALL_INTERNAL, 0);
-        job_end(j);
-        return;
-    }
-    if (j->t == NULL) {
-        reply_bytes_headers(req, j->ans.status, j->ans.content_type, j->ans.body, j->ans.len,
-                            j->ans.headers, j->ans.n_headers);
-        job_end(j);
+        vjob_end(&j->tl);
         return;
     }
     tn_record rec;
@@ -409,52 +356,13 @@ static void job_run(void *arg)
     rec.dialect = j->spec.dialect;
     rec.request_id = req->id;
     rec.verdict = verdict;
-    rec.vendor_code = j->ans.vendor_code;
-    rec.never_charge = j->ans.free || !read;
-    if (read)
+    rec.vendor_code = j->tl.ans.vendor_code;
+    rec.never_charge = j->tl.ans.free || !read;
+    if (read && j->tl.t != NULL)
         job_subject(j, &rec);
     rec.client_ip = req->remote;
-    rec.latency_ms = ms_since(&req->start);
-    /* A 5xx is not an answer to keep: a retry must be able to succeed. */
-    if (j->spec.idem_key != NULL && j->ans.status < 500) {
-        rec.idem_key = j->spec.idem_key;
-        rec.http_status = (int)j->ans.status;
-        rec.body = j->ans.body;
-        rec.body_len = j->ans.len;
-    }
-    if (!tenancy_record_async(j->t, &rec, job_recorded, j))
-        job_recorded(j, TN_RECORD_FAILED); /* not queued: nothing recorded */
-}
-
-/* Answer a stored idempotent answer, if (app, product, key) has one.
- * true when the request has been answered (replayed, or refused). */
-static bool replayed(http_request *req, tenancy *t, const ocr_call_spec *spec)
-{
-    int status = 0;
-    char *stored = NULL;
-    size_t len = 0;
-    tn_status st =
-        tenancy_idem_get(t, req->app_id, spec->product, spec->idem_key, &status, &stored, &len);
-    if (st == TN_ERR_NOT_FOUND)
-        return false;
-    if (st != TN_OK || stored == NULL || status < 100 || status > 599) {
-        free(stored);
-        spec->refuse(spec->ctx, req, CALL_UNAVAILABLE, 1.0);
-        return true;
-    }
-    request_set_verdict(req, "replayed");
-    reply_bytes_with(req, (unsigned)status, JSON_UTF8, stored, len, "Idempotent-Replay", "true");
-    OPENSSL_cleanse(stored, len);
-    free(stored);
-    return true;
-}
-
-/* A rough wait: the jobs ahead of this one, a second each, over the workers. */
-static double busy_retry_s(api_context *ctx)
-{
-    size_t waiting = vx_jobs_waiting(ctx->jobs);
-    unsigned workers = ctx->ocr_workers ? ctx->ocr_workers : 1;
-    return 1.0 + (double)waiting / (double)workers;
+    rec.latency_ms = vjob_ms_since(&req->start);
+    vjob_send(&j->tl, &rec, j->spec.idem_key);
 }
 
 void ocr_call_run(http_request *req, const ocr_call_spec *spec_in)
@@ -475,7 +383,7 @@ void ocr_call_run(http_request *req, const ocr_call_spec *spec_in)
         /* A repeat waiting here for its first call blocks this HTTP thread
          * (at most 10 s), as in api/call.c. */
         slot = call_idem_claim(req->app_id, spec.product, spec.idem_key);
-        if (replayed(req, t, &spec)) {
+        if (vjob_replayed(req, t, spec.product, spec.idem_key, spec.refuse, spec.ctx)) {
             call_idem_release(slot);
             goto done;
         }
@@ -491,10 +399,13 @@ void ocr_call_run(http_request *req, const ocr_call_spec *spec_in)
         spec.refuse(spec.ctx, req, CALL_INTERNAL, 0);
         goto done;
     }
-    j->idem_slot = slot;
-    j->req = req;
+    j->tl.idem_slot = slot;
+    j->tl.req = req;
+    j->tl.t = t;
+    j->tl.refuse = spec.refuse;
+    j->tl.refuse_ctx = spec.ctx;
+    j->tl.free_job = job_free;
     j->ctx = ctx;
-    j->t = t;
     j->spec = spec;
     /* Deferred before it is queued: the job may finish at once. */
     request_defer(req);
@@ -502,9 +413,9 @@ void ocr_call_run(http_request *req, const ocr_call_spec *spec_in)
         return;
     /* Not queued: answer busy, and end the deferred call here. */
     r.outcome = OCR_BUSY;
-    r.retry_after_s = busy_retry_s(ctx);
+    r.retry_after_s = vjob_busy_retry_s(ctx);
     answer_now(req, &spec, &r);
-    job_end(j); /* frees the input, releases the ctx, resumes */
+    vjob_end(&j->tl); /* frees the input, releases the ctx, resumes */
     return;
 done:
     spec_free_input(&spec);
@@ -546,26 +457,6 @@ static json_t *checks_json(const vx_idcard_result *c)
     return json_pack("{s:o,s:o}", "id_number", id, "period", period);
 }
 
-/* `v` (stolen) as compact JSON plus "\n", like the other native answers,
- * but with reals at 8 significant digits (0.9877, not
- * 0.98770000000000002). malloc'ed; NULL when out of memory. */
-static char *json_bytes(json_t *v, size_t *len)
-{
-    const size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(8);
-    size_t n = json_dumpb(v, NULL, 0, flags);
-    char *out = n > 0 ? malloc(n + 2) : NULL;
-    if (out != NULL && json_dumpb(v, out, n, flags) == n) {
-        out[n] = '\n';
-        out[n + 1] = '\0';
-        *len = n + 1;
-    } else {
-        free(out);
-        out = NULL;
-    }
-    json_decref(v);
-    return out;
-}
-
 static int render_native(void *vctx, http_request *req, const ocr_result *r, bool charged,
                          call_answer *out)
 {
@@ -601,29 +492,9 @@ static int render_native(void *vctx, http_request *req, const ocr_result *r, boo
     }
     if (body == NULL)
         return -1;
-    out->body = json_bytes(body, &out->len);
+    out->body = vjob_json_bytes(body, &out->len);
     out->content_type = JSON_UTF8;
     return out->body != NULL ? 0 : -1;
-}
-
-static void refuse_native(void *vctx, http_request *req, call_refusal why, double retry_after_s)
-{
-    (void)vctx;
-    (void)retry_after_s;
-    switch (why) {
-    case CALL_QUOTA_EXHAUSTED:
-        reply_error(req, 403, "quota_exhausted", "balance exhausted: the app has no units left");
-        break;
-    case CALL_UNAVAILABLE:
-        reply_error_with_header(req, 503, "unavailable",
-                                "the call could not be recorded; nothing was charged, retry later",
-                                "Retry-After", "1");
-        break;
-    case CALL_INTERNAL:
-    default:
-        reply_error(req, 500, "internal", "out of memory");
-        break;
-    }
 }
 
 static void release_native(void *vctx)
@@ -647,22 +518,6 @@ static bool parse_side(const char *s, size_t len, vx_side *out)
         return true;
     }
     return false;
-}
-
-/* The media type of Content-Type, without parameters, compared. */
-static bool media_type_is(const char *ct, const char *want)
-{
-    if (ct == NULL)
-        return false;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    size_t n = strlen(want);
-    if (strncasecmp(ct, want, n) != 0)
-        return false;
-    const char *p = ct + n;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    return *p == '\0' || *p == ';';
 }
 
 /* ---- multipart/form-data, through libmicrohttpd's post processor */
@@ -788,14 +643,6 @@ static int read_multipart(http_request *req, ocr_call_spec *spec)
     return 0;
 }
 
-/* Zero a JSON string's bytes in place before the object goes (it may
- * hold an image or a URL with a token). */
-static void json_string_cleanse(json_t *v)
-{
-    if (json_is_string(v))
-        OPENSSL_cleanse((char *)(uintptr_t)json_string_value(v), json_string_length(v));
-}
-
 /* {"image_base64" | "image_url", "side"}. 0, or -1 after having replied. */
 static int read_json(http_request *req, ocr_call_spec *spec)
 {
@@ -843,37 +690,16 @@ static int read_json(http_request *req, ocr_call_spec *spec)
     }
     rc = 0;
 out:
-    json_string_cleanse(json_object_get(o, "image_base64"));
-    json_string_cleanse(json_object_get(o, "image_url"));
+    vjob_json_string_cleanse(json_object_get(o, "image_base64"));
+    vjob_json_string_cleanse(json_object_get(o, "image_url"));
     json_decref(o);
     return rc;
-}
-
-/* The Idempotency-Key header: 1 to 128 printable ASCII characters, or
- * absent. 0, or -1 after having replied. */
-static int idempotency_key(http_request *req, const char **out)
-{
-    *out = NULL;
-    const char *k = request_header(req, "Idempotency-Key");
-    if (k == NULL)
-        return 0;
-    size_t n = strlen(k);
-    bool ok = n >= 1 && n <= 128;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = k[i] >= 0x20 && k[i] <= 0x7e;
-    if (!ok) {
-        reply_error(req, 400, "invalid_field",
-                    "header 'Idempotency-Key' must be 1 to 128 printable ASCII characters");
-        return -1;
-    }
-    *out = k;
-    return 0;
 }
 
 void api_ocr_idcard(http_request *req)
 {
     const char *idem = NULL;
-    if (idempotency_key(req, &idem) != 0)
+    if (vjob_idempotency_key(req, &idem) != 0)
         return;
     native_ocr *n = calloc(1, sizeof *n);
     if (n == NULL) {
@@ -886,13 +712,13 @@ void api_ocr_idcard(http_request *req)
         .want = VX_SIDE_UNKNOWN,
         .idem_key = idem,
         .render = render_native,
-        .refuse = refuse_native,
+        .refuse = vjob_refuse_native,
         .release = release_native,
         .ctx = n,
     };
     const char *ct = request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
     int rc;
-    if (media_type_is(ct, "multipart/form-data"))
+    if (vjob_media_type_is(ct, "multipart/form-data"))
         rc = read_multipart(req, &spec);
     else
         rc = read_json(req, &spec); /* 415 for anything but JSON */

@@ -48,6 +48,9 @@ static const route table[] = {
     {"POST", "/v1/verify/id2",      api_verify_id2,     "verify_id2",     ROUTE_APP,    "id2", NULL, false},
     {"POST", "/v1/verify/id4",      api_verify_id4,     "verify_id4",     ROUTE_APP,    "id4", NULL, false},
     {"POST", "/v1/ocr/idcard",      api_ocr_idcard,     "ocr_idcard",     ROUTE_APP,    "ocr_idcard", NULL, true},
+    {"POST", "/v1/face/compare",    api_face_compare,   "face_compare",   ROUTE_APP,    "face_compare", NULL, true},
+    {"POST", "/v1/face/verify",     api_face_verify,    "face_verify",    ROUTE_APP,    "face_verify", NULL, true},
+    {"POST", "/v1/ekyc",            api_ekyc,           "ekyc",           ROUTE_APP,    "ekyc", NULL, true},
     /* Vendor dialects (dialects/dialects.h): every method reaches the
      * handler, which answers in the vendor's format. */
     {"*", "/identity/idcard/check-2e",          dialect_check2e,           "check2e",           ROUTE_DIALECT, "check2e", "check2e", false},

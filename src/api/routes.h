@@ -162,6 +162,9 @@ void api_validity_check(http_request *req);  /* POST /v1/validity/check */
 void api_verify_id2(http_request *req);      /* POST /v1/verify/id2 */
 void api_verify_id4(http_request *req);      /* POST /v1/verify/id4 */
 void api_ocr_idcard(http_request *req);      /* POST /v1/ocr/idcard (api/ocr.h) */
+void api_face_compare(http_request *req);    /* POST /v1/face/compare (api/face.h) */
+void api_face_verify(http_request *req);     /* POST /v1/face/verify */
+void api_ekyc(http_request *req);            /* POST /v1/ekyc */
 
 /* The OpenAPI 3.0.3 description of this API (src/api/openapi.json), embedded
  * at build time by tools/embed.py: UTF-8 JSON, NUL-terminated, `_len` bytes

@@ -46,6 +46,7 @@
 #include "http/server.h"
 #include "registry/registry.h"
 #include "tenancy/tenancy.h"
+#include "vision/face.h"
 #include "vision/image.h"
 #include "vision/jobs.h"
 #include "vision/ocr.h"
@@ -380,6 +381,7 @@ static unsigned vision_intra_threads(const config *cfg)
 typedef struct {
     vx_runtime *rt;
     vx_ocr *ocr;
+    vx_face *face;
     vx_jobs *jobs;
 } vision_state;
 
@@ -434,6 +436,17 @@ static int open_vision(const config *cfg, api_context *ctx, vision_state *vs)
         accesslog_event(json_pack("{s:s,s:s,s:I,s:I}", "event", "ocr_ready", "models_dir", dir,
                                   "workers", (json_int_t)cfg->vision_workers, "queue_max",
                                   (json_int_t)cfg->vision_queue_max));
+    /* The face engine (api/face.h), next to the OCR, on the same runtime. */
+    err[0] = '\0';
+    if (vs->rt != NULL)
+        vs->face = vx_face_open_dir(vs->rt, dir, err, sizeof err);
+    ctx->face = vs->face;
+    if (vs->face == NULL)
+        accesslog_event(json_pack("{s:s,s:s,s:s,s:s}", "event", "face_unavailable", "models_dir",
+                                  dir, "message", err[0] ? err : "unknown error", "effect",
+                                  "the face and eKYC routes answer 503 face_unavailable"));
+    else
+        accesslog_event(json_pack("{s:s,s:s}", "event", "face_ready", "models_dir", dir));
     return 0;
 }
 
@@ -442,6 +455,8 @@ static int open_vision(const config *cfg, api_context *ctx, vision_state *vs)
 static void close_vision(vision_state *vs)
 {
     vx_jobs_stop(vs->jobs);
+    if (vs->face != NULL)
+        vx_face_close(vs->face);
     vx_ocr_close(vs->ocr);
     vx_runtime_close(vs->rt);
     memset(vs, 0, sizeof *vs);

@@ -40,5 +40,7 @@ int cmd_ocr(int argc, char **argv);
 /* shiming face compare [--json] [--models-dir DIR] A B (cmd_face.c; exit 0 same person,
  * 1 not, 2 usage or models missing, 3 an image unreadable or without a face) */
 int cmd_face(int argc, char **argv);
+/* shiming ekyc --doc FILE --face FILE [...]: the eKYC decision on local files (cmd_ekyc.c) */
+int cmd_ekyc(int argc, char **argv);
 
 #endif

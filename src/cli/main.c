@@ -28,6 +28,7 @@ static const struct {
     {"ocr", cmd_ocr, "read text in images: `shiming ocr lines|idcard [--json] FILE...`"},
     {"face", cmd_face, "compare faces: `shiming face compare [--json] A B`"},
     {"keys", cmd_keys, "public keys of the field encryption: `shiming keys show`"},
+    {"ekyc", cmd_ekyc, "eKYC on local files: `shiming ekyc --doc FILE --face FILE [--json]`"},
 };
 
 static void usage(FILE *f)

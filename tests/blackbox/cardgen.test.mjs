@@ -286,6 +286,9 @@ test('face photos go into the portrait only, never copied to the output',
   { skip: !existsSync(FACES) && 'no ../shared/data/faces here' }, () => {
     const a = cardgen(['--set', 'tests', '--seed', '4'], { faces: true });
     checkWellFormed(a);
+    // the truth names the face photo of each portrait (fronts, the licence)
+    for (const t of a.truth.filter((x) => x.side === 'front' || x.kind === 'driving_licence'))
+      assert.ok(existsSync(path.join(FACES, t.face ?? '-')), `${t.file}: face ${t.face}`);
     const faceBytes = readdirSync(FACES).filter((n) => /\.(jpe?g|png)$/i.test(n))
       .map((n) => readFileSync(path.join(FACES, n)));
     for (const [n, buf] of filesOf(a.out)) {
@@ -295,6 +298,26 @@ test('face photos go into the portrait only, never copied to the output',
     const s = cardgen(['--set', 'tests', '--seed', '4']);
     assert.ok(!filesOf(a.out).get('0001-front.jpg').equals(filesOf(s.out).get('0001-front.jpg')));
   });
+
+test('the spoof set: a scan, a photo, a screen recapture and a photocopy of each front', () => {
+  const a = cardgen(['--set', 'spoof', '--count', '8', '--seed', '3', '--jobs', '2']);
+  const b = cardgen(['--set', 'spoof', '--count', '8', '--seed', '3', '--jobs', '1']);
+  assertSameOutput(a, b, 'spoof set');
+  checkWellFormed(a);
+  checkNumbersValid(a.truth);
+  assert.deepEqual(a.truth.map((t) => t.spoof), [null, null, 'screen', 'photocopy', null, null, 'screen', 'photocopy']);
+  assert.deepEqual(a.truth.map((t) => t.photographed), [false, true, false, false, false, true, false, false]);
+  for (let i = 0; i < 8; i++) {
+    const t = a.truth[i];
+    assert.equal(t.side, 'front');
+    assert.equal(t.identity, a.truth[i - (i % 4)].identity, `${t.file}: one person per four`);
+    assert.equal(t.spoof === null, t.spoof_detail === null, t.file);
+    if (t.spoof === 'screen') assert.ok(t.spoof_detail.pitch >= 2.6 && t.spoof_detail.pitch <= 4.2, t.file);
+    if (t.spoof === 'photocopy') assert.equal(t.degradations.background, 'paper', t.file);
+    assert.equal(t.face, null, `${t.file}: no faces folder, no face file`);
+    assert.match(t.file, new RegExp(`-front${t.photographed ? '-photo' : ''}${t.spoof ? '-' + t.spoof : ''}\\.jpg$`));
+  }
+});
 
 test('usage errors exit 2', () => {
   const bad = [

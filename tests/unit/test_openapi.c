@@ -284,7 +284,10 @@ static void test_error_codes(void **state)
         /* ID-card OCR (api/ocr.c) */
         "bad_multipart", "invalid_url", "image_too_large", "image_too_small",
         "unsupported_image", "corrupt_image", "fetch_forbidden", "fetch_timeout", "fetch_failed",
-        "ocr_disabled", "ocr_busy", "ocr_unavailable", "ocr_failed"};
+        "ocr_disabled", "ocr_busy", "ocr_unavailable", "ocr_failed",
+        /* faces and eKYC (api/face.c) */
+        "image_resolution", "no_face", "face_disabled", "face_busy", "face_unavailable",
+        "face_failed", "invalid_id", "invalid_name", "registry_unavailable"};
     for (size_t i = 0; i < sizeof codes / sizeof *codes; i++)
         if (!enum_has(enm, codes[i]))
             fail_msg("error code %s is not documented", codes[i]);

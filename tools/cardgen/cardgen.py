@@ -3,7 +3,7 @@
 truth, for the OCR tests and the benchmark.
 
     python3 tools/cardgen/cardgen.py --registry DIR/registry.csv --out OUT
-        [--count N] [--seed S] [--set clean|photo|mixed|tests]
+        [--count N] [--seed S] [--set clean|photo|mixed|tests|spoof]
         [--faces PATH] [--scale PX_PER_MM] [--jobs J]
 
 Writes OUT/images/<id>.jpg|png and OUT/truth.jsonl (one JSON object per image,
@@ -111,6 +111,23 @@ def plan_set(name, count, seed):
                             noise=rng.choice([0, 0, 2.0, 4.0]),
                             quality=rng.randint(65, 95)))
             continue
+        if name == "spoof":
+            # Fronts in fours: a scan, a photo, a screen recapture, a photocopy.
+            person = "i%d" % (i // 4)
+            v = i % 4
+            if v == 0:
+                out.append(dict(kind="front", person=person, mode="scan", quality=92))
+            elif v == 1:
+                out.append(dict(kind="front", person=person, mode="photo",
+                                angle=rng.uniform(-10, 10), tilt=rng.uniform(0.02, 0.1),
+                                noise=rng.choice([0, 2.0]), quality=rng.randint(75, 95)))
+            elif v == 2:
+                out.append(dict(kind="front", person=person, mode="scan", spoof="screen",
+                                quality=rng.randint(80, 95)))
+            else:
+                out.append(dict(kind="front", person=person, mode="scan", spoof="photocopy",
+                                quality=rng.randint(80, 95)))
+            continue
         # mixed
         r = rng.random()
         if r < 0.30:
@@ -175,11 +192,17 @@ class Context:
         self._face_cache = {}
         self._desk_cache = {}
 
-    def face_for(self, key):
+    def face_path(self, key):
+        """The face photo used for `key` (None without faces)."""
         if not self.faces:
             return None
         h = int(hashlib.sha256(("face:%s:%s" % (self.seed, key)).encode()).hexdigest(), 16)
-        path = self.faces[h % len(self.faces)]
+        return self.faces[h % len(self.faces)]
+
+    def face_for(self, key):
+        if not self.faces:
+            return None
+        path = self.face_path(key)
         if path not in self._face_cache:
             with Image.open(path) as im:
                 self._face_cache[path] = im.convert("RGB")
@@ -263,6 +286,21 @@ def make_image(ctx, index, spec):
     else:
         raise ValueError(kind)
 
+    spoof = spec.get("spoof")
+    spoof_detail = None
+    if spoof == "screen":
+        # The card shown full screen and photographed: 1.5 x the scan.
+        im = im.resize((int(im.width * 1.5), int(im.height * 1.5)), Image.BICUBIC)
+        quad = [(x * 1.5, y * 1.5) for x, y in quad] if quad else quad
+        im, spoof_detail = degrade.screen(im, rng)
+    elif spoof == "photocopy":
+        # The card copied onto white paper with a margin.
+        m = int(0.08 * im.width)
+        paper = Image.new("RGB", (im.width + 2 * m, im.height + 2 * m), (246, 246, 244))
+        paper.paste(im, (m, m))
+        quad = [(x + m, y + m) for x, y in quad] if quad else quad
+        im, spoof_detail = degrade.photocopy(paper, rng)
+        deg["background"] = "paper"
     if spec.get("blur"):
         im = degrade.blur(im, spec["blur"])
         deg["blur_sigma"] = round(float(spec["blur"]), 2)
@@ -284,6 +322,8 @@ def make_image(ctx, index, spec):
     label = kind
     if photographed:
         label += "-photo"
+    if spoof:
+        label += "-" + spoof
     name = "%04d-%s.%s" % (index, label, fmt)
     readable = status in ("normal",) and side is not None
     truth = {
@@ -299,6 +339,10 @@ def make_image(ctx, index, spec):
         "degradations": deg,
         "photographed": photographed,
         "mismatch": mismatch,
+        "spoof": spoof,
+        "spoof_detail": spoof_detail,
+        "face": (os.path.basename(ctx.face_path(p["id_number"]))
+                 if p and kind in ("front", "licence") and ctx.faces else None),
         "card_quad": [[round(x, 1), round(y, 1)] for x, y in quad] if quad else None,
         "size": [im.width, im.height],
     }
@@ -318,9 +362,10 @@ def main(argv=None):
     ap.add_argument("--registry", required=True, help="registry.csv from `shiming demo-data`")
     ap.add_argument("--out", required=True, help="output folder (images/ and truth.jsonl)")
     ap.add_argument("--count", type=int, default=200,
-                    help="images for clean|photo|mixed (the tests set is fixed)")
+                    help="images for clean|photo|mixed|spoof (the tests set is fixed)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--set", choices=["clean", "photo", "mixed", "tests"], default="mixed")
+    ap.add_argument("--set", choices=["clean", "photo", "mixed", "tests", "spoof"],
+                    default="mixed")
     ap.add_argument("--faces", default=None,
                     help="folder of face photos for the portrait (read only, never copied)")
     ap.add_argument("--scale", type=float, default=10.0, help="pixels per millimetre (10)")

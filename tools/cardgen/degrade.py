@@ -177,3 +177,69 @@ def encode(im, fmt, quality=90):
     else:
         im.save(buf, "PNG", compress_level=6)
     return buf.getvalue()
+
+
+# ------------------------------------------------------- document spoofs
+
+def screen(im, rng):
+    """A photo of the image shown on a screen (a recapture): the screen's
+    RGB sub-pixel stripes and the black matrix between its pixels, at a
+    pitch of 2.6–4.2 camera pixels and turned by a small angle (so the grid
+    beats into moiré with the camera's sampling), then the camera's slight
+    blur, a specular glare spot, and a brighter, bluer white point.
+    Returns (image, info)."""
+    arr = np.asarray(im.convert("RGB")).astype(np.float32)
+    h, w = arr.shape[:2]
+    pitch = rng.uniform(2.6, 4.2)
+    angle = math.radians(rng.uniform(-4.0, 4.0))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    u = (xx * math.cos(angle) + yy * math.sin(angle)) / pitch
+    v = (-xx * math.sin(angle) + yy * math.cos(angle)) / pitch
+    fu = u - np.floor(u)
+    fv = v - np.floor(v)
+    sub = np.floor(fu * 3.0).astype(np.int32)  # 0 R, 1 G, 2 B stripe
+    mask = np.full((h, w, 3), 0.35, np.float32)
+    for c in range(3):
+        mask[..., c][sub == c] = 1.0
+    matrix = np.where((fv > 0.82) | (fu % (1.0 / 3.0) > 0.30), 0.55, 1.0).astype(np.float32)
+    mask *= matrix[..., None]
+    mask /= mask.mean(axis=(0, 1), keepdims=True)
+    out = arr * mask
+    # white point of a screen: brighter, slightly blue
+    out = out * rng.uniform(0.95, 1.1) + np.array([0.0, 4.0, 12.0], np.float32)
+    np.clip(out, 0, 255, out=out)
+    img = Image.fromarray(out.astype(np.uint8), "RGB")
+    sigma = rng.uniform(0.4, 0.8)
+    img = img.filter(ImageFilter.GaussianBlur(sigma))
+    # glare: a soft elliptical highlight
+    gx, gy = rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h
+    rx, ry = rng.uniform(0.08, 0.18) * w, rng.uniform(0.06, 0.14) * h
+    g = np.exp(-(((xx - gx) / rx) ** 2 + ((yy - gy) / ry) ** 2))
+    strength = rng.uniform(90, 170)
+    out = np.asarray(img).astype(np.float32) + (g * strength)[..., None]
+    np.clip(out, 0, 255, out=out)
+    info = {"pitch": round(pitch, 2), "grid_angle": round(math.degrees(angle), 2),
+            "blur_sigma": round(sigma, 2), "glare": round(strength, 1)}
+    return Image.fromarray(out.astype(np.uint8), "RGB"), info
+
+
+def photocopy(im, rng):
+    """A black-and-white photocopy of the image: grey, high contrast (a
+    steep tone curve), toner speckle and streaks, a slight blur, on white
+    paper. Returns (image, info)."""
+    g = np.asarray(im.convert("L")).astype(np.float32) / 255.0
+    h, w = g.shape
+    contrast = rng.uniform(2.2, 3.2)
+    mid = rng.uniform(0.45, 0.6)
+    g = 1.0 / (1.0 + np.exp(-contrast * 4.0 * (g - mid)))
+    nrng = np.random.default_rng(rng.randrange(1 << 30))
+    speck = nrng.random((h, w)) < rng.uniform(0.002, 0.006)
+    g[speck] *= 0.15
+    g += nrng.normal(0.0, rng.uniform(0.02, 0.05), (h, w)).astype(np.float32)
+    # faint vertical streaks of the drum
+    cols = nrng.random(w) < 0.01
+    g[:, cols] *= rng.uniform(0.8, 0.92)
+    g = np.clip(g, 0.0, 1.0) * 255.0
+    img = Image.fromarray(g.astype(np.uint8), "L").filter(ImageFilter.GaussianBlur(0.6))
+    info = {"contrast": round(contrast, 2), "midpoint": round(mid, 3)}
+    return img.convert("RGB"), info
