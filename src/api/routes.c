@@ -54,7 +54,7 @@ static const route table[] = {
     /* Vendor dialects (dialects/dialects.h): every method reaches the
      * handler, which answers in the vendor's format. */
     {"*", "/identity/idcard/check-2e",          dialect_check2e,           "check2e",           ROUTE_DIALECT, "check2e", "check2e", false},
-    {"*", "/",                                  dialect_tc3,               "tc3",               ROUTE_DIALECT, NULL, "tc3", false},
+    {"*", "/",                                  dialect_root,              "tc3",               ROUTE_DIALECT, NULL, "tc3", true},
     {"*", "/idenAuthentication",                dialect_iden_auth,         "iden_auth",         ROUTE_DIALECT, "iden_auth", "iden_auth", false},
     {"*", "/idcard/idcardstatus/Submit.json",   dialect_idcardstatus_json, "idcardstatus_json", ROUTE_DIALECT, "idcardstatus", "idcardstatus", false},
     {"*", "/idcard/idcardstatus/Submit.xml",    dialect_idcardstatus_xml,  "idcardstatus_xml",  ROUTE_DIALECT, "idcardstatus", "idcardstatus", false},

@@ -36,6 +36,7 @@
 
 #include "api/admin.h"
 #include "api/routes.h"
+#include "dialects/dialects.h"
 #include "cli/commands.h"
 #include "config/config.h"
 #include "crypto/envelope.h"
@@ -481,6 +482,7 @@ int cmd_serve(int argc, char **argv)
     }
 
     routes_set_upload_limit(cfg.vision_max_upload);
+    dialect_root_set_tc3_limit(cfg.max_body);
     if (!routes_set_dialect_e_path(cfg.dialect_e_path, err, sizeof err)) {
         fprintf(stderr, "shiming serve: %s\nTry 'shiming serve --help' for the options.\n", err);
         return 2;

@@ -51,4 +51,17 @@ void dialect_idcardstatus_xml(http_request *req);
  * (default /pyi/76/194), appid + MD5 sign (pyi_ocr.c). */
 void dialect_pyi_ocr(http_request *req);
 
+/* D — seed 003: Alibaba Cloud OpenAPI RPC `EkycVerify` (2022-08-09) at `/`,
+ * ACS3-HMAC-SHA256 or RPC signature V1 (ekyc_verify.c). */
+void dialect_ekyc_verify(http_request *req);
+
+/* `/`: dispatches to dialect_tc3 (Tencent) or dialect_ekyc_verify
+ * (Alibaba) by the request's marks, and sets req->dialect (root.c). */
+void dialect_root(http_request *req);
+
+/* The body limit of Tencent requests at `/` ([server] max_body; the route
+ * itself takes [vision] max_upload for EkycVerify's images). Call before
+ * serving. */
+void dialect_root_set_tc3_limit(size_t max_body);
+
 #endif
