@@ -7,16 +7,25 @@
  * or a failure (import: some rows rejected or a file failed; delete: no
  * such person), 2 a usage error. Must never: print an ID number or a name
  * unmasked, decide anything about a row itself (import.c does), or exit().
+ *
+ * Portraits: import gives import.c an embedding callback that loads the
+ * face engine (vision/face.h, [vision] models_dir or --models-dir) at the
+ * first row that has a portrait, so that imports without one never load a
+ * model. The image is read, decoded, analysed and wiped; only the
+ * embedding goes back. Must never keep or print an image or an embedding.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <shiming/shiming.h>
 
 #include "cli/commands.h"
@@ -24,6 +33,9 @@
 #include "crypto/server_key.h"
 #include "registry/import.h"
 #include "registry/registry.h"
+#include "vision/face.h"
+#include "vision/image.h"
+#include "vision/runtime.h"
 
 #define PROG "shiming registry"
 
@@ -41,11 +53,17 @@ static void usage(FILE *f)
           "         lost,hukou_status; one row per card) or JSON Lines with the same keys;\n"
           "         '-' reads standard input. Re-importing changes nothing. Rows that fail\n"
           "         a check are rejected (file, line, field, reason) and counted.\n"
+          "         An optional column (key) 'portrait' names an image of the person's face\n"
+          "         (JPEG/PNG/BMP/WebP; relative to the input file's folder, or to the\n"
+          "         current directory for stdin): only its face embedding is stored,\n"
+          "         encrypted; a portrait that cannot be read or has no face rejects the row.\n"
           "           --rejects FILE   write rejected rows there as CSV (default: stderr)\n"
           "           --batch N        rows per transaction (default 50000)\n"
           "           --format F       csv or jsonl (default: by extension, else sniffed)\n"
           "           --at YYYY-MM-DD  reference date for the checks (default today)\n"
           "           --json           print the summary as JSON\n"
+          "           --models-dir DIR the face models (default [vision] models_dir,\n"
+          "                            deps/models); loaded only when a row has a portrait\n"
           "stats    counts, size on disk, schema version, key fingerprint (--json)\n"
           "delete   erase one person and all their cards (exit 1 if not found)\n"
           "\n"
@@ -69,6 +87,7 @@ enum {
     OPT_FORMAT,
     OPT_AT,
     OPT_JSON,
+    OPT_MODELS_DIR,
     OPT_HELP,
 };
 
@@ -108,11 +127,13 @@ static int parse_opts(int argc, char **argv, const char *sub, cli_opts *o, int *
         {"format", required_argument, NULL, OPT_FORMAT},
         {"at", required_argument, NULL, OPT_AT},
         {"json", no_argument, NULL, OPT_JSON},
+        {"models-dir", required_argument, NULL, OPT_MODELS_DIR},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     bool is_import = strcmp(sub, "import") == 0, is_stats = strcmp(sub, "stats") == 0;
     const char *config_file = NULL, *db = NULL, *key_file = NULL, *busy = NULL;
+    const char *models_dir = NULL;
     memset(o, 0, sizeof *o);
     config_defaults(&o->cfg);
 
@@ -170,6 +191,11 @@ static int parse_opts(int argc, char **argv, const char *sub, cli_opts *o, int *
                 goto not_here;
             o->json = true;
             break;
+        case OPT_MODELS_DIR:
+            if (!is_import)
+                goto not_here;
+            models_dir = optarg;
+            break;
         default:
             if (optopt >= OPT_CONFIG)
                 fprintf(stderr, PROG " %s: option '%s' needs a value\n", sub, argv[optind - 1]);
@@ -192,6 +218,8 @@ static int parse_opts(int argc, char **argv, const char *sub, cli_opts *o, int *
         snprintf(o->cfg.db, sizeof o->cfg.db, "%s", db);
     if (key_file != NULL)
         snprintf(o->cfg.key_file, sizeof o->cfg.key_file, "%s", key_file);
+    if (models_dir != NULL)
+        snprintf(o->cfg.vision_models_dir, sizeof o->cfg.vision_models_dir, "%s", models_dir);
     if (busy != NULL) {
         unsigned long long v;
         if (!parse_uint(busy, 60000, &v) || v == 0) {
@@ -326,6 +354,7 @@ static void add_stats(import_stats *t, const import_stats *s)
     t->updated += s->updated;
     t->unchanged += s->unchanged;
     t->rejected += s->rejected;
+    t->portraits += s->portraits;
     t->batches += s->batches;
     t->bytes_read += s->bytes_read;
     t->bytes_total += s->bytes_total;
@@ -341,6 +370,7 @@ static json_t *stats_json(const char *file, const import_stats *s, const char *e
     json_object_set_new(o, "updated", json_integer((json_int_t)s->updated));
     json_object_set_new(o, "unchanged", json_integer((json_int_t)s->unchanged));
     json_object_set_new(o, "rejected", json_integer((json_int_t)s->rejected));
+    json_object_set_new(o, "portraits", json_integer((json_int_t)s->portraits));
     json_object_set_new(o, "batches", json_integer((json_int_t)s->batches));
     json_object_set_new(o, "bytes", json_integer((json_int_t)s->bytes_read));
     json_object_set_new(o, "seconds", json_real(s->seconds));
@@ -356,6 +386,125 @@ static void print_summary(const char *label, const import_stats *s)
            " unchanged, %" PRIu64 " rejected; %" PRIu64 " batches, %.2f s, %.0f rows/s\n",
            label, s->rows, s->inserted, s->updated, s->unchanged, s->rejected, s->batches,
            s->seconds, s->seconds > 0 ? (double)s->rows / s->seconds : 0.0);
+    if (s->portraits > 0)
+        printf("%s: %" PRIu64 " rows with a portrait (templates stored or unchanged)\n", label,
+               s->portraits);
+}
+
+/* The face engine of an import, loaded at the first portrait. */
+typedef struct {
+    const config *cfg;
+    bool tried;
+    vx_runtime *rt;
+    vx_face *face;
+} face_ctx;
+
+#define PORTRAIT_MAX_BYTES (20u << 20)
+
+/* The whole file into a new buffer (NULL: unreadable; *too_large set when
+ * over the limit). */
+static unsigned char *read_image_file(const char *path, size_t *len, bool *too_large)
+{
+    *too_large = false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat sb;
+    unsigned char *buf = NULL;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        goto out;
+    if ((uint64_t)sb.st_size > PORTRAIT_MAX_BYTES) {
+        *too_large = true;
+        goto out;
+    }
+    size_t cap = (size_t)sb.st_size, n = 0;
+    buf = malloc(cap + 1);
+    if (buf == NULL)
+        goto out;
+    while (n < cap) {
+        ssize_t got = read(fd, buf + n, cap - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        n += (size_t)got;
+    }
+    if (n != cap) {
+        OPENSSL_cleanse(buf, cap);
+        free(buf);
+        buf = NULL;
+        goto out;
+    }
+    *len = n;
+out:
+    close(fd);
+    return buf;
+}
+
+static import_embed_status embed_portrait(void *user, const char *path,
+                                          float emb[REG_PORTRAIT_DIM])
+{
+    face_ctx *fc = user;
+    if (!fc->tried) {
+        fc->tried = true;
+        char err[1024] = "";
+        vx_runtime_options ro = {fc->cfg->vision_intra_threads};
+        if (vx_image_init(err, sizeof err) && (fc->rt = vx_runtime_open(&ro, err, sizeof err)))
+            fc->face = vx_face_open_dir(fc->rt, fc->cfg->vision_models_dir, err, sizeof err);
+        if (fc->face == NULL)
+            fprintf(stderr,
+                    PROG " import: the face models cannot be loaded from '%s': %s; rows with a "
+                    "portrait are rejected (models_missing)\n",
+                    fc->cfg->vision_models_dir, err[0] ? err : "unknown error");
+    }
+    if (fc->face == NULL)
+        return IMPORT_EMBED_UNAVAILABLE;
+    size_t len = 0;
+    bool too_large = false;
+    unsigned char *data = read_image_file(path, &len, &too_large);
+    if (data == NULL)
+        return too_large ? IMPORT_EMBED_TOO_LARGE : IMPORT_EMBED_UNREADABLE;
+    vx_image img = {0};
+    vx_image_limits lim = {.max_bytes = PORTRAIT_MAX_BYTES};
+    vx_img_status is = vx_image_decode(data, len, &lim, &img);
+    OPENSSL_cleanse(data, len);
+    free(data);
+    switch (is) {
+    case VX_IMG_OK: break;
+    case VX_IMG_TOO_LARGE: return IMPORT_EMBED_TOO_LARGE;
+    case VX_IMG_UNSUPPORTED: return IMPORT_EMBED_UNSUPPORTED;
+    case VX_IMG_TOO_SMALL: return IMPORT_EMBED_NO_FACE; /* under 15 px: no face in it */
+    case VX_IMG_NOMEM: return IMPORT_EMBED_FAILED;
+    case VX_IMG_CORRUPT:
+    default: return IMPORT_EMBED_CORRUPT;
+    }
+    vx_face_result *res = calloc(1, sizeof *res);
+    import_embed_status st = IMPORT_EMBED_FAILED;
+    char err[512];
+    if (res != NULL && vx_face_analyse(fc->face, &img, NULL, VX_FACE_EMBED, res, err, sizeof err)) {
+        if (!res->found)
+            st = IMPORT_EMBED_NO_FACE;
+        else if (res->embedded) {
+            memcpy(emb, res->embedding, sizeof(float) * REG_PORTRAIT_DIM);
+            st = IMPORT_EMBED_OK;
+        }
+    }
+    if (res != NULL) {
+        vx_face_result_clear(res);
+        OPENSSL_cleanse(res, sizeof *res);
+        free(res);
+    }
+    if (img.px != NULL)
+        OPENSSL_cleanse(img.px, (size_t)img.width * (size_t)img.height * 3);
+    vx_image_free(&img);
+    return st;
+}
+
+static void face_ctx_close(face_ctx *fc)
+{
+    vx_face_close(fc->face);
+    if (fc->rt != NULL)
+        vx_runtime_close(fc->rt);
 }
 
 static int do_import(cli_opts *o, int argc, char **argv, int first)
@@ -382,6 +531,7 @@ static int do_import(cli_opts *o, int argc, char **argv, int first)
         }
         import_reject_csv_header(ctx.rejects);
     }
+    face_ctx fctx = {.cfg = &o->cfg};
     registry *reg = NULL;
     if (open_store(o, "import", true, &reg) != 0) {
         if (ctx.rejects)
@@ -398,6 +548,8 @@ static int do_import(cli_opts *o, int argc, char **argv, int first)
         .on_progress = on_progress,
         .progress_user = &ctx,
         .progress_ms = ctx.tty ? 200 : 2000,
+        .embed = embed_portrait,
+        .embed_user = &fctx,
     };
     import_stats total = {0};
     int failures = 0, nfiles = 0;
@@ -447,6 +599,7 @@ static int do_import(cli_opts *o, int argc, char **argv, int first)
                     total.rejected, o->rejects);
     }
     registry_close(reg);
+    face_ctx_close(&fctx);
     return (failures == 0 && total.rejected == 0) ? 0 : 1;
 }
 

@@ -11,9 +11,21 @@
  * api_error. `Accept: application/x-ndjson` gets the same one-line answer
  * with that Content-Type.
  *
+ * image_url (a face image): one metered call, one audit row, one charge.
+ * The identity (number → name → period → registry) is decided first, on
+ * the HTTP thread, exactly as without image_url; anything but a match is
+ * answered by call_run as today (the face is not looked at). A match goes
+ * to the face pipeline (api/face.h, FACE_CALL_VERIFY): the image fetched
+ * with the SSRF guard, its largest face compared on a worker with the
+ * registry portrait of id_card; score >= VX_FACE_SAME_SCORE → "0", below →
+ * "-1" (both charged); no portrait on file → "-5" (the document database
+ * has no portrait record of this card; free); an image that cannot be
+ * fetched or decoded, or shows no face → 400 api_not_implemented naming
+ * image_url (free); face models not loaded → "-6" (free).
+ *
  * The choices where the seed is silent (all in docs/dialects.md):
  *   - malformed requests (method, content type, JSON, duplicate keys,
- *     missing or mistyped fields, malformed encryption, image_url) → 400
+ *     missing or mistyped fields, malformed encryption) → 400
  *     api_not_implemented; what the caller holds that does not fit (an app
  *     frozen, disabled, off its IP allowlist or out of quota; a wrapped key
  *     or field this server's keys cannot open) → 400 token_mismatched;
@@ -42,6 +54,7 @@
 #include <openssl/evp.h>
 
 #include "api/call.h"
+#include "api/face.h"
 #include "api/render.h"
 #include "api/routes.h"
 #include "crypto/envelope.h"
@@ -145,6 +158,8 @@ static const char *const FIELDS[N_FIELDS] = {"name", "id_card", "validity_begin"
 typedef struct {
     json_t *body;
     bool ndjson;
+    char message[192];        /* an error message of the face path */
+    char retry[24];           /* Retry-After of the face path */
     uint8_t *plain[N_FIELDS]; /* decrypted fields (owned) */
     size_t plain_len[N_FIELDS];
 } c2e_call;
@@ -240,6 +255,188 @@ static void refuse(void *ctx, http_request *req, call_refusal why, double retry_
         reply_vendor_error(req, 500, "api_error", "internal error", NULL, NULL);
         return;
     }
+}
+
+/* ----------------------------------------------------------- image_url */
+
+/* The face call's answer (api/face.h): see the top comment. */
+static int render_face(void *ctx, http_request *req, const face_result *r, bool charged,
+                       call_answer *out)
+{
+    (void)charged;
+    c2e_call *c = ctx;
+    result_code rc;
+    const char *err_code = NULL, *err_msg = NULL;
+    unsigned err_status = 400;
+    switch (r->outcome) {
+    case FACE_OK:
+        if (r->registry_verdict == SM_VERDICT_NOT_FOUND)
+            rc = R_NO_RECORD; /* erased since the identity check */
+        else if (r->registry_verdict == SM_VERDICT_REGISTRY_UNAVAILABLE) {
+            api_context *actx = req->ctx;
+            rc = (actx == NULL || atomic_load(&actx->reg) == NULL) ? R_MAINTENANCE
+                                                                   : R_SERVICE_ERROR;
+        } else if (!r->registry_portrait)
+            rc = R_NO_RECORD; /* no portrait record of this card */
+        else
+            rc = r->same_person ? R_CONSISTENT : R_INCONSISTENT;
+        break;
+    case FACE_UNAVAILABLE:
+        rc = R_MAINTENANCE;
+        break;
+    case FACE_DISABLED:
+        err_code = "api_not_implemented";
+        err_msg = "face comparison (image_url) is disabled on this server ([vision] enabled = "
+                  "false); send the request without image_url";
+        break;
+    case FACE_NO_FACE:
+        err_code = "api_not_implemented";
+        err_msg = "field 'image_url': no face found in the image";
+        break;
+    case FACE_IMAGE_TOO_LARGE:
+    case FACE_IMAGE_RESOLUTION:
+    case FACE_UNSUPPORTED_IMAGE:
+    case FACE_CORRUPT_IMAGE:
+    case FACE_URL_INVALID:
+    case FACE_FETCH_FORBIDDEN:
+    case FACE_FETCH_TIMEOUT:
+    case FACE_FETCH_FAILED:
+        err_code = "api_not_implemented";
+        snprintf(c->message, sizeof c->message, "field 'image_url': %s%s",
+                 face_outcome_message(r->outcome),
+                 r->outcome == FACE_FETCH_FAILED && r->fetch_http_status > 0 ? " (HTTP " : "");
+        if (r->outcome == FACE_FETCH_FAILED && r->fetch_http_status > 0) {
+            size_t n = strlen(c->message);
+            snprintf(c->message + n, sizeof c->message - n, "%d)", r->fetch_http_status);
+        }
+        err_msg = c->message;
+        break;
+    case FACE_BUSY:
+        call_retry_after_text(r->retry_after_s, c->retry);
+        err_status = 429;
+        err_code = "too_many_requests";
+        err_msg = "the face comparison queue is full; retry later";
+        break;
+    case FACE_FAILED:
+    case FACE_NOMEM:
+    default:
+        err_status = 500;
+        err_code = "api_error";
+        err_msg = "internal error in the face comparison";
+        break;
+    }
+    out->content_type = c->ndjson ? NDJSON : JSON_UTF8;
+    if (err_code != NULL) {
+        json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", err_code, "message", err_msg);
+        out->body = o != NULL ? render_json_bytes(o, &out->len) : NULL;
+        if (out->body == NULL)
+            return -1;
+        out->status = err_status;
+        out->content_type = JSON_UTF8;
+        out->vendor_code = err_code;
+        if (err_status == 429) {
+            out->headers[0] = (http_header){"Retry-After", c->retry};
+            out->n_headers = 1;
+        }
+        return 0;
+    }
+    out->body = result_bytes(rc, &out->len);
+    if (out->body == NULL)
+        return -1;
+    out->status = 200;
+    out->vendor_code = RESULTS[rc].code;
+    /* Only "0" and "-1" are charged codes (the seed); the face pipeline
+     * charges a decided comparison only, which these are. */
+    out->free = rc != R_CONSISTENT && rc != R_INCONSISTENT;
+    return 0;
+}
+
+/* Admission for the image_url path (call_run admits the others itself).
+ * 0: go on (req->metered or req->free_only set); -1: refused, answered. */
+static int admit(http_request *req, tenancy *t, const tn_app *app, c2e_call *c)
+{
+    req->app_id = app->id;
+    snprintf(req->app, sizeof req->app, "%s", app->name);
+    double retry = 0;
+    tn_admit a = tenancy_admit(t, app, "check2e", req->remote, &retry);
+    call_refusal why;
+    switch (a) {
+    case TN_ADMIT_OK: req->metered = true; return 0;
+    case TN_ADMIT_NO_QUOTA: req->free_only = true; return 0;
+    case TN_ADMIT_FROZEN: why = CALL_APP_FROZEN; break;
+    case TN_ADMIT_DISABLED: why = CALL_APP_DISABLED; break;
+    case TN_ADMIT_IP_DENIED: why = CALL_IP_DENIED; break;
+    case TN_ADMIT_RATE_LIMITED: why = CALL_RATE_LIMITED; break;
+    case TN_ADMIT_DAILY_LIMIT: why = CALL_DAILY_LIMIT; break;
+    case TN_ADMIT_UNAVAILABLE: default: why = CALL_UNAVAILABLE; break;
+    }
+    refuse(c, req, why, retry);
+    return -1;
+}
+
+/* The call with image_url: see the top comment. Takes c. */
+static void run_with_image(http_request *req, tenancy *t, const tn_app *app, call_spec *spec,
+                           const char *url, size_t url_len)
+{
+    c2e_call *c = spec->ctx;
+    if (t != NULL && admit(req, t, app, c) != 0) {
+        call_free(c);
+        return;
+    }
+    spec->admitted = true;
+    spec->app = NULL;
+
+    /* The identity first: well-formed, within the caps, and in the
+     * registry with this name and card? */
+    verify_result r;
+    verify_id4(NULL, &spec->vr, &r);
+    bool well_formed = r.verdict == SM_VERDICT_REGISTRY_UNAVAILABLE;
+    if (well_formed && t != NULL &&
+        !tenancy_subject_take(t, "check2e", r.id.id18, r.name.text, r.name.len)) {
+        verify_result_clear(&r);
+        refuse(c, req, CALL_SUBJECT_CAP, 0);
+        call_free(c);
+        goto done;
+    }
+    spec->subject_caps = false; /* taken (or not applicable) */
+    if (well_formed && !req->free_only) {
+        verify_result_clear(&r);
+        verify_id4(api_context_registry(req->ctx), &spec->vr, &r);
+    }
+    if (!well_formed || req->free_only || r.verdict != SM_VERDICT_MATCH) {
+        /* Not a match (or nothing to charge with): answered as without
+         * image_url; call_run decides again, records and answers. */
+        verify_result_clear(&r);
+        call_run(req, spec);
+        goto done;
+    }
+
+    request_set_subject_id(req, r.id.id18, strlen(r.id.id18));
+    request_set_subject_name(req, r.name.text, r.name.len);
+    face_call_spec fs = {
+        .kind = FACE_CALL_VERIFY,
+        .product = "check2e",
+        .dialect = "check2e",
+        .render = render_face,
+        .refuse = refuse,
+        .release = release,
+        .ctx = c,
+    };
+    memcpy(fs.id18, r.id.id18, 18);
+    fs.id18[18] = '\0';
+    verify_result_clear(&r);
+    fs.images[0].url = strndup(url, url_len);
+    if (fs.images[0].url == NULL) {
+        reply_vendor_error(req, 500, "api_error", "out of memory", NULL, NULL);
+        call_free(c);
+        goto done;
+    }
+    face_call_run(req, &fs);
+done:
+    /* Not deferred: answered here, no longer in flight for the daily
+     * limit (a deferred call's completion releases it). */
+    if (t != NULL && !req->deferred && req->metered)
+        tenancy_admit_done(t, req->app_id);
 }
 
 /* ------------------------------------------------------------- request */
@@ -592,14 +789,7 @@ void dialect_check2e(http_request *req)
         call_free(c);
         return;
     }
-    if (image != NULL && json_is_string(image) && json_string_length(image) > 0) {
-        reply_vendor_error(req, 400, "api_not_implemented",
-                           "face comparison (image_url) is not implemented yet; send the request "
-                           "without image_url for the identity and validity check",
-                           NULL, NULL);
-        call_free(c);
-        return;
-    }
+    bool with_image = image != NULL && json_is_string(image) && json_string_length(image) > 0;
     json_t *enc = json_object_get(c->body, "encryption");
     if (enc != NULL && !json_is_null(enc) &&
         decrypt_fields(req, actx != NULL ? actx->envelope : NULL, enc, c) != 0) {
@@ -622,6 +812,9 @@ void dialect_check2e(http_request *req)
         call_free(c);
         return;
     }
-    call_run(req, &spec);
+    if (with_image)
+        run_with_image(req, t, &app, &spec, json_string_value(image), json_string_length(image));
+    else
+        call_run(req, &spec);
     OPENSSL_cleanse(&app, sizeof app);
 }

@@ -6,9 +6,17 @@
 //    charged (admin API usage) and the audit rows (dialect, vendor code);
 //  - every error: 401 invalid_token, 429 too_many_requests (rate limit and
 //    the failed-authentication limiter), 400 token_mismatched (frozen app,
-//    quota, keys that do not fit), 400 api_not_implemented (image_url,
-//    methods, content types, JSON, duplicate keys, missing and mistyped
-//    fields), 500 api_error (the audit store locked), 413 for oversized bodies;
+//    quota, keys that do not fit), 400 api_not_implemented (methods, content
+//    types, JSON, duplicate keys, missing and mistyped fields, an image_url
+//    that cannot be used), 500 api_error (the audit store locked), 413 for
+//    oversized bodies;
+//  - image_url: the face fetched from a loopback image server (allowed with
+//    --fetch-allow-cidrs; refused by the SSRF guard without it) and compared
+//    with the registry portrait imported by `shiming registry import` from
+//    ../shared/data/faces (read in place): the same person "0", another
+//    person "-1", no portrait on file "-5", an identity mismatch "-1"
+//    without fetching, an image without a face or not an image 400; one
+//    audit row and at most one unit per call;
 //  - field encryption encrypted here by independent code: Node's crypto for
 //    AES-256-CBC and RSA-OAEP-SHA256, `openssl pkeyutl` for SM2, and SM4-GCM
 //    from Node's sm4-ecb/sm4-ctr plus a GHASH written below (checked with the
@@ -25,7 +33,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { createServer } from 'node:http';
+import { existsSync, mkdirSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
+import { resolve } from 'node:path';
+
 import { BIN, startReady } from './lib/server.mjs';
+import { MODELS_DIR, SOURCE_ROOT, closeServer } from './lib/images.mjs';
 
 const PATH = '/identity/idcard/check-2e';
 const root = mkdtempSync(join(tmpdir(), 'shiming-dialect-a-'));
@@ -420,12 +434,27 @@ describe('check-2e on a --demo server', () => {
     assert.ok(Number(r.headers.get('retry-after')) >= 1);
   });
 
-  test('400 api_not_implemented: image_url (face comparison comes later), never a silent pass', async () => {
-    const r = await c2e(s, { ...LINA, image_url: 'https://example.com/face.jpg' });
-    assertError(r, 400, 'api_not_implemented', /image_url/);
-    assertResult(await c2e(s, { ...LINA, image_url: '' }), '0');
-    assertResult(await c2e(s, { ...LINA, image_url: null }), '0');
-    assertError(await c2e(s, { ...LINA, image_url: 5 }), 400, 'api_not_implemented', /image_url/);
+  test('image_url: refused by the SSRF guard without a fetch allowlist (loopback), never fetched, never a silent pass', async () => {
+    let hits = 0;
+    const img = createServer((req, res) => { hits++; res.writeHead(404).end(); });
+    await new Promise((done) => img.listen(0, '127.0.0.1', done));
+    try {
+      const url = `http://127.0.0.1:${img.address().port}/face.jpg`;
+      const before = await used(s, 'demo');
+      const r = await c2e(s, { ...LINA, image_url: url });
+      assertError(r, 400, 'api_not_implemented', /image_url/);
+      assert.equal(hits, 0, 'the guard refused before connecting');
+      assert.equal(await used(s, 'demo'), before, 'not charged');
+      // The identity is decided first: a mismatch is "-1" as without image_url.
+      assertResult(await c2e(s, { ...LINA, name: '张三', image_url: url }), '-1');
+      assert.equal(hits, 0);
+      assertResult(await c2e(s, { ...LINA, image_url: '' }), '0');
+      assertResult(await c2e(s, { ...LINA, image_url: null }), '0');
+      assertError(await c2e(s, { ...LINA, image_url: 5 }), 400, 'api_not_implemented', /image_url/);
+      assertError(await c2e(s, { ...LINA, image_url: 'ftp://127.0.0.1/x.jpg' }), 400, 'api_not_implemented', /image_url/);
+    } finally {
+      await closeServer(img);
+    }
   });
 
   const MALFORMED = [
@@ -675,3 +704,128 @@ describe('check-2e when things fail', () => {
       }
     });
 });
+
+// ----------------------------------------------------------- image_url
+
+const FACES = resolve(SOURCE_ROOT, '..', 'shared', 'data', 'faces');
+
+describe('check-2e image_url: the face vs the registry portrait', { skip: !existsSync(FACES) && 'no ../shared/data/faces here' }, () => {
+  let s;
+  let img;
+  let base;
+  const hits = [];
+  const dir = join(root, 'faces');
+  const WITH = { name: '王伟', id_card: idWithCheck('11010519850315003'), validity_begin: '20150101', validity_end: '20350101' };
+  const WITHOUT = { name: '刘洋', id_card: idWithCheck('11010519700101001'), validity_begin: '20150101', validity_end: '20350101' };
+  before(async () => {
+    assert.ok(existsSync(join(MODELS_DIR, 'fr_feature.onnx')), 'the face models (scripts/setup) are needed');
+    mkdirSync(dir, { recursive: true });
+    const csv = join(dir, 'people.csv');
+    writeFileSync(csv, 'id_number,name,valid_from,valid_to,issuing_authority,lost,hukou_status,portrait\n' +
+      `${WITH.id_card},${WITH.name},20150101,20350101,北京市公安局朝阳分局,0,0,${join(FACES, 'jackie_chan_01.jpg')}\n` +
+      `${WITHOUT.id_card},${WITHOUT.name},20150101,20350101,北京市公安局朝阳分局,0,0,\n`);
+    const db = join(dir, 'registry.db');
+    const key = join(dir, 'server.key');
+    shiming(['registry', 'import', '--db', db, '--key-file', key, '--models-dir', MODELS_DIR, csv]);
+    img = createServer((req, res) => {
+      hits.push(req.url);
+      const m = /^\/face\/([a-z_]+_\d\d\.(?:jpg|png))$/.exec(req.url);
+      if (m && existsSync(join(FACES, m[1]))) {
+        res.writeHead(200, { 'content-type': m[1].endsWith('.png') ? 'image/png' : 'image/jpeg' }).end(readFileSync(join(FACES, m[1])));
+      } else if (req.url === '/text') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('not an image at all');
+      } else if (req.url === '/gradient.png') {
+        res.writeHead(200, { 'content-type': 'image/png' }).end(gradientPng());
+      } else {
+        res.writeHead(404).end('no');
+      }
+    });
+    await new Promise((done) => img.listen(0, '127.0.0.1', done));
+    base = `http://127.0.0.1:${img.address().port}`;
+    s = await startReady(['--db', db, '--key-file', key, '--models-dir', MODELS_DIR, '--fetch-allow-cidrs', '127.0.0.1/32']);
+    s.dir = dir; // the tenancy store and admin token sit next to --db
+  });
+  after(async () => {
+    if (s) await stopClean(s);
+    if (img) await closeServer(img);
+  });
+
+  /** One call: the answer, the units it used and its audit rows. */
+  async function call(body) {
+    const before = await used(s, 'demo');
+    const r = await c2e(s, body);
+    const rid = r.headers.get('x-request-id');
+    const a = await admin(s, 'GET', '/audit?limit=1000');
+    return { r, charged: (await used(s, 'demo')) - before, rows: a.rows.filter((row) => row.request_id === rid) };
+  }
+
+  const CASES = [
+    ['the same person', () => ({ ...WITH, image_url: `${base}/face/jackie_chan_02.jpg` }), '0', 1],
+    ['another person', () => ({ ...WITH, image_url: `${base}/face/barack_obama_01.jpg` }), '-1', 1],
+    ['no portrait on file', () => ({ ...WITHOUT, image_url: `${base}/face/jackie_chan_02.jpg` }), '-5', 0],
+  ];
+  for (const [what, body, code, units] of CASES) {
+    test(`"${code}": ${what}; ${units ? '' : 'not '}charged; one audit row`, async () => {
+      const { r, charged, rows } = await call(body());
+      assertResult(r, code);
+      assert.equal(charged, units);
+      assert.equal(rows.length, 1, 'one audit row');
+      assert.equal(rows[0].dialect, 'check2e');
+      assert.equal(rows[0].product, 'check2e');
+      assert.equal(rows[0].vendor_code, code);
+      assert.equal(rows[0].charged, units === 1);
+      assert.doesNotMatch(JSON.stringify(rows[0]), new RegExp(`${WITH.id_card}|${WITH.name}|face/`), 'masked, no URL');
+    });
+  }
+
+  test('an identity mismatch is "-1" as without image_url; the image is not fetched', async () => {
+    const n = hits.length;
+    const { r, charged, rows } = await call({ ...WITH, name: '张三', image_url: `${base}/face/jackie_chan_02.jpg` });
+    assertResult(r, '-1');
+    assert.equal(charged, 1);
+    assert.equal(rows.length, 1);
+    assert.equal(hits.length, n, 'no fetch');
+    assertResult((await call({ ...WITH, validity_end: '20250101', image_url: `${base}/face/jackie_chan_02.jpg` })).r, '-1');
+    assertResult((await call({ ...WITH, id_card: idWithCheck('11010519900101123'), image_url: `${base}/face/jackie_chan_02.jpg` })).r, '-5');
+    assert.equal(hits.length, n, 'no fetch');
+  });
+
+  const BAD = [
+    ['an image without a face', '/gradient.png', /no face/],
+    ['not an image', '/text', /image_url/],
+    ['a 404', '/missing.jpg', /image_url.*download/],
+  ];
+  for (const [what, path, message] of BAD) {
+    test(`400 api_not_implemented: ${what}; not charged`, async () => {
+      const { r, charged } = await call({ ...WITH, image_url: base + path });
+      assertError(r, 400, 'api_not_implemented', message);
+      assert.equal(charged, 0);
+    });
+  }
+});
+
+/** A 200×200 PNG of smooth gradients (no face), written here with zlib. */
+function gradientPng() {
+  const w = 200, h = 200;
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const o = y * (w * 3 + 1) + 1 + x * 3;
+      raw[o] = x; raw[o + 1] = y; raw[o + 2] = (x + y) >> 1;
+    }
+  const table = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => { let c = 0xffffffff; for (const b of buf) c = table[(c ^ b) & 0xff] ^ (c >>> 8); return (c ^ 0xffffffff) >>> 0; };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type), data]);
+    const c = Buffer.alloc(4); c.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, c]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4); ihdr[8] = 8; ihdr[9] = 2;
+  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}

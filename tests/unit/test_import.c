@@ -769,8 +769,9 @@ static void test_portrait_many_batches(void **state)
     static char ids[N][19];
     for (int i = 0; i < N; i++) {
         char d17[18];
-        snprintf(d17, sizeof d17, "1101051980%02d%02d%03d", 1 + i % 12, 1 + i / 12 % 28,
-                 i / 336 + 100);
+        unsigned u = (unsigned)i;
+        snprintf(d17, sizeof d17, "1101051980%02u%02u%03u", 1 + u % 12, 1 + u / 12 % 28,
+                 (u / 336 + 100) % 1000);
         make_id(d17, ids[i]);
         char img[32] = "";
         if (i % 5 != 3) {

@@ -649,7 +649,9 @@ static void fill_with_portraits(registry *r, int n, char ids[][19])
     assert_int_equal(registry_writer_begin(r, &w), REG_OK);
     for (int i = 0; i < n; i++) {
         char d17[18];
-        snprintf(d17, sizeof d17, "3201021990%02d%02d%03d", 1 + i % 12, 1 + i % 28, 400 + i);
+        unsigned u = (unsigned)i;
+        snprintf(d17, sizeof d17, "3201021990%02u%02u%03u", 1 + u % 12, 1 + u % 28,
+                 (400 + u) % 1000);
         make_id(d17, ids[i]);
         reg_row row = row_of(ids[i], "周杰", "20150101", "20350101", "南京市公安局玄武分局",
                              false, REG_HUKOU_VALID);
