@@ -74,7 +74,7 @@ function importRegistry(regDir, portraits) {
   }
   writeFileSync(join(regDir, 'people.csv'), rows.join('\n') + '\n');
   const r = spawnSync(BIN, ['registry', 'import', '--db', join(regDir, 'registry.db'), '--key-file', join(regDir, 'server.key'),
-    join(regDir, 'people.csv')], { encoding: 'utf8' });
+    '--models-dir', MODELS_DIR, join(regDir, 'people.csv')], { encoding: 'utf8' });
   assert.equal(r.status, 0, `registry import${portraits ? ' with portraits' : ''}: ${r.stderr}`);
 }
 

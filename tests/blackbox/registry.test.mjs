@@ -172,7 +172,7 @@ test('CSV, JSON Lines and stdin import; a second run changes nothing', () => {
     assert.equal(s.cards, want.cards);
     assert.equal(s.lost_cards, want.lost_cards);
     assert.deepEqual([s.hukou.valid, s.hukou.moved_out, s.hukou.invalid], want.hukou);
-    assert.equal(s.schema_version, 2);
+    assert.equal(s.schema_version, 3);
     assert.match(s.key_fingerprint, /^[0-9a-f]{16}$/);
 
     // Idempotent: everything again, all unchanged, stats identical.
@@ -269,7 +269,7 @@ test('stats and delete; another key is refused; --config reads [registry]', () =
     r = run(['registry', 'stats', ...storeArgs(dir)]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^persons: +50$/m);
-    assert.match(r.stdout, /^schema version: +2$/m);
+    assert.match(r.stdout, /^schema version: +3$/m);
     assert.match(r.stdout, /^key fingerprint: +[0-9a-f]{16}$/m);
     assert.match(r.stdout, /^bytes\/person: +[\d.]+$/m);
     const before = stats(dir);

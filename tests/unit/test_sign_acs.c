@@ -209,8 +209,9 @@ static void test_altered_body(void **state)
         const acs_vector *v = &acs_vectors[i];
         if (v->body_len == 0)
             continue;
-        char *body = malloc(v->body_len);
+        char *body = malloc(v->body_len + 1); /* NUL-terminated for strstr */
         memcpy(body, v->body, v->body_len);
+        body[v->body_len] = '\0';
         /* A base64 image byte: 'A' ↔ 'B'. */
         char *img = strstr(body, "Base64=");
         assert_non_null(img);
