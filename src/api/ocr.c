@@ -377,46 +377,29 @@ void ocr_call_run(http_request *req, const ocr_call_spec *spec_in)
         answer_now(req, &spec, &r);
         goto done;
     }
-    tenancy *t = api_context_tenancy(ctx);
-    int slot = -1;
-    if (t != NULL && spec.idem_key != NULL) {
-        /* A repeat waiting here for its first call blocks this HTTP thread
-         * (at most 10 s), as in api/call.c. */
-        slot = call_idem_claim(req->app_id, spec.product, spec.idem_key);
-        if (vjob_replayed(req, t, spec.product, spec.idem_key, spec.refuse, spec.ctx)) {
-            call_idem_release(slot);
-            goto done;
-        }
-    }
-    if (req->free_only) {
-        call_idem_release(slot);
-        spec.refuse(spec.ctx, req, CALL_QUOTA_EXHAUSTED, 0);
-        goto done;
-    }
     ocr_job *j = calloc(1, sizeof *j);
     if (j == NULL) {
-        call_idem_release(slot);
         spec.refuse(spec.ctx, req, CALL_INTERNAL, 0);
         goto done;
     }
-    j->tl.idem_slot = slot;
-    j->tl.req = req;
-    j->tl.t = t;
     j->tl.refuse = spec.refuse;
     j->tl.refuse_ctx = spec.ctx;
     j->tl.free_job = job_free;
     j->ctx = ctx;
     j->spec = spec;
-    /* Deferred before it is queued: the job may finish at once. */
-    request_defer(req);
-    if (vx_jobs_submit(ctx->jobs, job_run, j))
+    switch (vjob_start(req, &j->tl, spec.product, spec.idem_key, job_run, j)) {
+    case VJOB_QUEUED:
         return;
-    /* Not queued: answer busy, and end the deferred call here. */
-    r.outcome = OCR_BUSY;
-    r.retry_after_s = vjob_busy_retry_s(ctx);
-    answer_now(req, &spec, &r);
-    vjob_end(&j->tl); /* frees the input, releases the ctx, resumes */
-    return;
+    case VJOB_BUSY: /* answer busy, and end the deferred call here */
+        r.outcome = OCR_BUSY;
+        r.retry_after_s = vjob_busy_retry_s(ctx);
+        answer_now(req, &spec, &r);
+        vjob_end(&j->tl); /* frees the input, releases the ctx, resumes */
+        return;
+    case VJOB_ANSWERED:
+        free(j); /* the shell only: the input and ctx are released below */
+        break;
+    }
 done:
     spec_free_input(&spec);
     if (spec.release != NULL)

@@ -102,6 +102,34 @@ bool vjob_replayed(http_request *req, tenancy *t, const char *product, const cha
     return true;
 }
 
+vjob_start_result vjob_start(http_request *req, vjob_tail *tl, const char *product,
+                             const char *idem_key, void (*run)(void *job), void *job)
+{
+    api_context *ctx = req->ctx;
+    tl->req = req;
+    tl->t = api_context_tenancy(ctx);
+    tl->idem_slot = -1;
+    if (tl->t != NULL && idem_key != NULL) {
+        /* A repeat waiting here for its first call blocks this HTTP thread
+         * (at most 10 s), as in api/call.c. */
+        tl->idem_slot = call_idem_claim(req->app_id, product, idem_key);
+        if (vjob_replayed(req, tl->t, product, idem_key, tl->refuse, tl->refuse_ctx)) {
+            call_idem_release(tl->idem_slot);
+            tl->idem_slot = -1;
+            return VJOB_ANSWERED;
+        }
+    }
+    if (req->free_only) {
+        call_idem_release(tl->idem_slot);
+        tl->idem_slot = -1;
+        tl->refuse(tl->refuse_ctx, req, CALL_QUOTA_EXHAUSTED, 0);
+        return VJOB_ANSWERED;
+    }
+    /* Deferred before it is queued: the job may finish at once. */
+    request_defer(req);
+    return vx_jobs_submit(ctx->jobs, run, job) ? VJOB_QUEUED : VJOB_BUSY;
+}
+
 double vjob_busy_retry_s(const api_context *ctx)
 {
     size_t waiting = vx_jobs_waiting(ctx->jobs);

@@ -67,6 +67,25 @@ void vjob_send(vjob_tail *tl, tn_record *rec, const char *idem_key);
 bool vjob_replayed(http_request *req, tenancy *t, const char *product, const char *key,
                    vjob_refuse_fn refuse, void *refuse_ctx);
 
+/* How vjob_start left the call. */
+typedef enum {
+    VJOB_QUEUED = 0,   /* deferred and queued: `run` will end it */
+    VJOB_ANSWERED,     /* answered here (an idempotent replay, or refused through tl->refuse:
+                          no units left); nothing deferred, the job not queued: the caller
+                          frees the job shell and its input */
+    VJOB_BUSY,         /* deferred but the queue is full: the caller replies busy, then
+                          ends the call with vjob_end(tl) */
+} vjob_start_result;
+
+/* The start every job-based call shares, on the HTTP thread: the
+ * idempotency claim and replay (tenancy on and idem_key set), req->free_only
+ * (nothing can be charged: refuse(CALL_QUOTA_EXHAUSTED) before any work),
+ * then defer the reply and queue run(job) on the worker pool. `tl` is
+ * embedded in `job`; its refuse, refuse_ctx and free_job are set by the
+ * caller, the rest here. */
+vjob_start_result vjob_start(http_request *req, vjob_tail *tl, const char *product,
+                             const char *idem_key, void (*run)(void *job), void *job);
+
 /* A rough wait for Retry-After: the jobs ahead, a second each, over the workers. */
 double vjob_busy_retry_s(const api_context *ctx);
 
