@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fsutil.h"
 #include "api/face.h"
 #include "api/routes.h"
 #include "cli/commands.h"
@@ -48,56 +49,6 @@ static void usage(FILE *f)
             "registry (--db, its server key --key-file, default var/server.key): name and\n"
             "number (given, else read off the card) and the registry portrait.\n"
             "Exit status: 0 passed, 1 not passed or failed, 2 usage error.\n");
-}
-
-static unsigned char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    unsigned char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 1u << 16;
-            if (ncap > FILE_MAX || ncap <= cap) {
-                OPENSSL_cleanse(buf, cap);
-                free(buf);
-                fclose(f);
-                errno = EFBIG;
-                return NULL;
-            }
-            unsigned char *nb = malloc(ncap);
-            if (nb == NULL) {
-                OPENSSL_cleanse(buf, cap);
-                free(buf);
-                fclose(f);
-                errno = ENOMEM;
-                return NULL;
-            }
-            if (buf != NULL) {
-                memcpy(nb, buf, n);
-                OPENSSL_cleanse(buf, cap);
-                free(buf);
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    bool bad = ferror(f) != 0;
-    fclose(f);
-    if (bad) {
-        OPENSSL_cleanse(buf, cap);
-        free(buf);
-        errno = EIO;
-        return NULL;
-    }
-    *len = n;
-    return buf;
 }
 
 static json_t *num_or_null(double v, double unit)
@@ -260,7 +211,7 @@ int cmd_ekyc(int argc, char **argv)
     }
     const char *paths[2] = {doc, face};
     for (int i = 0; i < 2; i++) {
-        spec.images[i].bytes = read_file(paths[i], &spec.images[i].len);
+        spec.images[i].bytes = read_whole_file(paths[i], FILE_MAX, &spec.images[i].len);
         if (spec.images[i].bytes == NULL) {
             fprintf(stderr, PROG ": %s: %s\n", paths[i], strerror(errno));
             for (int k = 0; k < i; k++) {

@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "common/fsutil.h"
 #include "cli/commands.h"
 #include "config/config.h"
 #include "vision/face.h"
@@ -51,42 +52,6 @@ static void usage(FILE *f)
             VX_FACE_SAME_SCORE, (double)vx_face_live_threshold);
 }
 
-static unsigned char *read_file(const char *path, size_t max, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    unsigned char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n == cap) {
-            if (cap > max)
-                break; /* over the image limit: decode refuses it */
-            size_t nc = cap ? cap * 2 : (size_t)1 << 16;
-            unsigned char *nb = realloc(buf, nc);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-            cap = nc;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 static int fail(const char *file, const char *code, const char *msg, bool json, int status)
 {
     if (json) {
@@ -108,7 +73,7 @@ static int fail(const char *file, const char *code, const char *msg, bool json, 
 static int analyse_file(vx_face *face, const char *path, vx_face_result *r, bool json)
 {
     size_t len = 0;
-    unsigned char *data = read_file(path, (size_t)64 << 20, &len);
+    unsigned char *data = read_whole_file(path, (size_t)64 << 20, &len);
     if (!data)
         return fail(path, "unreadable", "cannot read the file", json, EXIT_INPUT);
     vx_image img;

@@ -13,6 +13,7 @@
  */
 #include <getopt.h>
 #include <math.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "common/fsutil.h"
 #include "cli/commands.h"
 #include "config/config.h"
 #include "vision/image.h"
@@ -50,45 +52,6 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static unsigned char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open");
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = malloc(cap);
-    while (buf) {
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-        if (n == cap) {
-            if (cap > max) { /* over the image limit: decode will refuse it */
-                break;
-            }
-            unsigned char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        snprintf(err, errlen, bad ? "read error" : "out of memory");
-        return NULL;
-    }
-    *len = n;
-    return buf;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -244,9 +207,9 @@ int cmd_ocr(int argc, char **argv)
     for (int i = optind; i < argc && times; i++) {
         const char *path = argv[i];
         size_t len = 0;
-        unsigned char *data = read_file(path, (size_t)64 << 20, &len, err, sizeof err);
+        unsigned char *data = read_whole_file(path, (size_t)64 << 20, &len);
         if (!data) {
-            print_failure(path, "unreadable", err, json);
+            print_failure(path, "unreadable", strerror(errno), json);
             status = 1;
             continue;
         }

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/fsutil.h"
 #include "cli/commands.h"
 #include "vision/idcard.h"
 #include "vision/image.h"
@@ -36,59 +37,6 @@ static void usage(FILE *f)
                "Read the fields of mainland resident ID cards (front or back) from images\n"
                "(JPEG, PNG, BMP, WebP). --side says which side is expected (default: auto);\n"
                "--models-dir where the OCR models are (default: deps/models).\n");
-}
-
-/* The whole file, malloc'ed; NULL with errno set. */
-static unsigned char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    unsigned char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 1u << 16;
-            if (ncap > FILE_MAX + 1)
-                ncap = FILE_MAX + 1;
-            if (ncap == cap) { /* over FILE_MAX */
-                OPENSSL_cleanse(buf, cap);
-                free(buf);
-                fclose(f);
-                errno = EFBIG;
-                return NULL;
-            }
-            unsigned char *nb = malloc(ncap);
-            if (nb == NULL) {
-                OPENSSL_cleanse(buf, cap);
-                free(buf);
-                fclose(f);
-                errno = ENOMEM;
-                return NULL;
-            }
-            if (buf != NULL) {
-                memcpy(nb, buf, n);
-                OPENSSL_cleanse(buf, cap);
-                free(buf);
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    bool bad = ferror(f) != 0;
-    fclose(f);
-    if (bad) {
-        OPENSSL_cleanse(buf, cap);
-        free(buf);
-        errno = EIO;
-        return NULL;
-    }
-    *len = n;
-    return buf;
 }
 
 static json_t *field_json(const vx_field *f)
@@ -148,7 +96,7 @@ static double ms_since(const struct timespec *t0)
 static bool read_one(vx_ocr *ocr, const char *path, vx_side want, bool as_json)
 {
     size_t len = 0;
-    unsigned char *data = read_file(path, &len);
+    unsigned char *data = read_whole_file(path, FILE_MAX, &len);
     if (data == NULL) {
         fprintf(stderr, "shiming ocr idcard: %s: %s\n", path, strerror(errno));
         return false;

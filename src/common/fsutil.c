@@ -4,6 +4,7 @@
  */
 #include "common/fsutil.h"
 
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -118,4 +119,56 @@ int create_private_file(const char *path, const void *data, size_t len, char *er
     if (rc == 1)
         fsync_parent(path);
     return rc;
+}
+
+unsigned char *read_whole_file(const char *path, size_t max, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    unsigned char *buf = NULL;
+    size_t cap = 0, n = 0;
+    int e = 0;
+    for (;;) {
+        if (n == cap) {
+            /* One byte past max tells "over max" from "exactly max". */
+            size_t ncap = cap ? cap * 2 : (size_t)1 << 16;
+            if (ncap > max + 1)
+                ncap = max + 1;
+            if (ncap <= cap) {
+                e = EFBIG;
+                break;
+            }
+            unsigned char *nb = malloc(ncap);
+            if (nb == NULL) {
+                e = ENOMEM;
+                break;
+            }
+            if (buf != NULL) {
+                memcpy(nb, buf, n);
+                OPENSSL_cleanse(buf, cap);
+                free(buf);
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    if (e == 0 && ferror(f))
+        e = EIO;
+    if (e == 0 && n > max)
+        e = EFBIG;
+    fclose(f);
+    if (e != 0) {
+        if (buf != NULL)
+            OPENSSL_cleanse(buf, cap);
+        free(buf);
+        errno = e;
+        return NULL;
+    }
+    *len = n;
+    return buf;
 }

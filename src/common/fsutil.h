@@ -21,4 +21,10 @@ bool make_parent_dirs(const char *path);
  * err. */
 int create_private_file(const char *path, const void *data, size_t len, char *err, size_t errlen);
 
+/* The whole of file `path` (an image, say), malloc'ed, its size in *len;
+ * the caller zeroes and frees it. NULL with errno set: the open's error,
+ * EFBIG over `max` bytes, ENOMEM, EIO. Buffers given up while growing are
+ * zeroed (the content may be identity data). */
+unsigned char *read_whole_file(const char *path, size_t max, size_t *len);
+
 #endif
