@@ -52,7 +52,7 @@
  * batch is padded to its widest line, and on CPU the batch brings nothing
  * back (the work is per column either way). Measured on ID cards (3 rounds
  * interleaved, 60 clean and 60 photos, load 2.3–5.4): median per card −15
- * to −21 % clean, −4 to −33 % photos, CPU per card −5 to −20 %, the same
+ * to −21 % clean, −4 to −33 % photos, CPU per card −1 to −21 %, the same
  * text. */
 #define REC_BATCH 1
 #define REC_SIMILAR 1.5f        /* shiming: a batch's widest line at most 1.5 × its narrowest */
