@@ -2,7 +2,7 @@
  * ocr.h — text lines from an image with PP-OCRv4 (det + cls + rec, ONNX):
  * DB detection (probability map → threshold → contours → minimum-area
  * boxes → unclip), direction classification (a line upside down is turned),
- * recognition batched by width with CTC greedy decoding over
+ * recognition (one line per run, no padding) with CTC greedy decoding over
  * ppocr_keys_v1.txt.
  *
  * Thread-safety: one vx_ocr is shared by all workers; vx_ocr_read may run
