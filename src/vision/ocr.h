@@ -2,7 +2,7 @@
  * ocr.h — text lines from an image with PP-OCRv4 (det + cls + rec, ONNX):
  * DB detection (probability map → threshold → contours → minimum-area
  * boxes → unclip), direction classification (a line upside down is turned),
- * recognition batched by width with CTC greedy decoding over
+ * recognition (one line per run, no padding) with CTC greedy decoding over
  * ppocr_keys_v1.txt.
  *
  * Thread-safety: one vx_ocr is shared by all workers; vx_ocr_read may run
@@ -58,6 +58,13 @@ typedef struct {
     float rec_squeeze;  /* line images narrowed to this fraction of their aspect
                            before recognition (0 or 1: none; 0.2 < f <= 1): fewer
                            columns, faster; for text of known, wide glyphs */
+    bool one_page;      /* every line has the page's orientation (a card, a form):
+                           when most boxes are taller than wide (the page is on
+                           its side) every box is read turned 90°, the near-square
+                           ones too ("男", "汉", which PaddleOCR's per-box rule
+                           reads sideways); and the 180° decision is taken once,
+                           by the classifier's majority over the widest lines, for
+                           every line (single characters are where it errs) */
 } vx_ocr_opts;
 
 bool vx_ocr_read_opts(vx_ocr *o, const vx_image *img, const vx_ocr_opts *opts,
