@@ -455,6 +455,9 @@ void tenancy_close(tenancy *t)
     pthread_mutex_destroy(&t->q_lock);
     pthread_cond_destroy(&t->q_cond);
     pthread_mutex_destroy(&t->lim_lock);
+    pthread_mutex_destroy(&t->ck_lock);
+    pthread_mutex_destroy(&t->cache_lock);
+    pthread_cond_destroy(&t->ck_cond);
     free(t->path);
     free(t);
 }
@@ -475,6 +478,9 @@ tn_status tenancy_open(const tn_options *opt, tenancy **out, char *err, size_t e
     pthread_mutex_init(&t->write_lock, NULL);
     pthread_mutex_init(&t->q_lock, NULL);
     pthread_mutex_init(&t->lim_lock, NULL);
+    pthread_mutex_init(&t->ck_lock, NULL);
+    pthread_mutex_init(&t->cache_lock, NULL);
+    pthread_cond_init(&t->ck_cond, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -658,7 +664,7 @@ tn_status tenancy_app_create(tenancy *t, const char *name, tn_app *out, char *er
     int64_t id = sqlite3_last_insert_rowid(t->wdb);
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE)
-        sqlp_writes_committed(t->pool); /* readers see it at once (see top) */
+        tn_cache_changed(t); /* readers and the admission cache see it at once */
     pthread_mutex_unlock(&t->write_lock);
     if (rc != SQLITE_DONE) {
         tn_status s = failed(rc);
@@ -776,7 +782,7 @@ tn_status tenancy_app_set_status(tenancy *t, int64_t app_id, tn_app_status s)
     int changed = sqlite3_changes(t->wdb);
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE)
-        sqlp_writes_committed(t->pool); /* readers see it at once (see top) */
+        tn_cache_changed(t); /* readers and the admission cache see it at once */
     pthread_mutex_unlock(&t->write_lock);
     if (rc != SQLITE_DONE)
         return failed(rc);
@@ -819,7 +825,7 @@ tn_status tenancy_app_update(tenancy *t, const tn_app *app, char *err, size_t er
     int changed = sqlite3_changes(t->wdb);
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE)
-        sqlp_writes_committed(t->pool); /* readers see it at once (see top) */
+        tn_cache_changed(t); /* readers and the admission cache see it at once */
     pthread_mutex_unlock(&t->write_lock);
     if (rc != SQLITE_DONE) {
         set_err(err, errlen, "cannot update the app: %s", sqlite3_errstr(rc));
@@ -1100,7 +1106,7 @@ tn_status tenancy_cred_add(tenancy *t, int64_t app_id, tn_cred_kind kind, const 
     int xrc = sqlite3_extended_errcode(t->wdb);
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE)
-        sqlp_writes_committed(t->pool); /* readers see it at once (see top) */
+        tn_cache_changed(t); /* readers and the admission cache see it at once */
     pthread_mutex_unlock(&t->write_lock);
     OPENSSL_cleanse(hash, sizeof hash);
     OPENSSL_cleanse(ct, sizeof ct);
@@ -1161,7 +1167,7 @@ tn_status tenancy_package_add(tenancy *t, int64_t app_id, const char *product, i
     int xrc = sqlite3_extended_errcode(t->wdb);
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE)
-        sqlp_writes_committed(t->pool); /* readers see it at once (see top) */
+        tn_cache_changed(t); /* readers and the admission cache see it at once */
     pthread_mutex_unlock(&t->write_lock);
     if (rc != SQLITE_DONE) {
         if (xrc == SQLITE_CONSTRAINT_FOREIGNKEY) {
