@@ -17,13 +17,16 @@
  * Freshness of reads: the read connections (common/sqlite_pool.c) reuse a
  * read snapshot for up to SQLP_SNAPSHOT_MS (100 ms), because beginning and
  * ending a read transaction takes SQLite's process-wide VFS mutex and fcntl
- * locks, on which the HTTP threads queued (a /v1 call makes about four
- * reads). Every commit through this handle (the record writer's batches in
- * record.c, the admin functions here, audit purge) calls
- * sqlp_writes_committed, so this process sees its own writes at once; a
- * write by another process (e.g. `shiming app freeze` from the CLI while
- * the server runs) is seen within SQLP_SNAPSHOT_MS. Audit verify and export
- * run their own, fresh read transaction (tn_borrow_own).
+ * locks, on which the HTTP threads queued. Every commit through this handle
+ * (the record writer's batches in record.c, the admin functions here, audit
+ * purge) calls sqlp_writes_committed, so this process sees its own writes
+ * at once; a write by another process (e.g. `shiming app freeze` from the
+ * CLI while the server runs) is seen within SQLP_SNAPSHOT_MS. The per-call
+ * reads of authentication and the quota check go through the admission
+ * cache (admit.c; internal.h says when an entry may be used): the admin
+ * functions here bump its generation (tn_cache_changed), its misses read
+ * outside any snapshot, and its entries live TN_CACHE_TTL_MS (50 ms). Audit
+ * verify and export run their own, fresh read transaction (tn_borrow_own).
  */
 #include "tenancy/internal.h"
 
