@@ -10,6 +10,7 @@
 
 #include "http/request.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,6 +84,102 @@ json_t *render_id_info(const sm_id_info *info)
                      "sex", sex,
                      "age", info->age,
                      "upgraded_from_15", info->from_15);
+}
+
+/* ------------------------------------------- the same, without a tree */
+
+/* A bounded writer: bytes past `cap` are counted, not written. */
+typedef struct {
+    char *buf;
+    size_t cap;
+    size_t len;
+} jw;
+
+static void jw_put(jw *w, const char *s, size_t n)
+{
+    if (w->len < w->cap) {
+        size_t room = w->cap - w->len;
+        memcpy(w->buf + w->len, s, n < room ? n : room);
+    }
+    w->len += n;
+}
+
+#define JW_LIT(w, lit) jw_put((w), (lit), sizeof(lit) - 1)
+
+static void jw_str(jw *w, const char *s)
+{
+    if (s == NULL) {
+        JW_LIT(w, "null");
+        return;
+    }
+    size_t room = w->len < w->cap ? w->cap - w->len : 0;
+    w->len += http_json_string(s, strlen(s), room ? w->buf + w->len : w->buf, room);
+}
+
+static void jw_int(jw *w, long long v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%lld", v);
+    jw_put(w, tmp, (size_t)n);
+}
+
+static void jw_bool(jw *w, bool b)
+{
+    if (b)
+        JW_LIT(w, "true");
+    else
+        JW_LIT(w, "false");
+}
+
+size_t render_id_info_write(const sm_id_info *info, char *buf, size_t cap)
+{
+    jw w = {buf, cap, 0};
+    const sm_region *r = &info->region;
+    char code[7];
+    snprintf(code, sizeof code, "%06u", (unsigned)(r->code % 1000000u));
+    char sex[2] = {info->sex, '\0'};
+    JW_LIT(&w, "{\"id_number\":");
+    jw_str(&w, info->id18);
+    JW_LIT(&w, ",\"kind\":");
+    jw_str(&w, sm_id_kind_code(info->kind));
+    JW_LIT(&w, ",\"region\":{\"code\":");
+    jw_str(&w, code);
+    JW_LIT(&w, ",\"province\":");
+    jw_str(&w, r->province);
+    JW_LIT(&w, ",\"city\":");
+    jw_str(&w, r->city);
+    JW_LIT(&w, ",\"county\":");
+    jw_str(&w, r->county);
+    JW_LIT(&w, ",\"known\":");
+    jw_bool(&w, r->known);
+    JW_LIT(&w, ",\"historical\":");
+    jw_bool(&w, r->historical);
+    JW_LIT(&w, ",\"first_year\":");
+    if (r->first_year)
+        jw_int(&w, r->first_year);
+    else
+        JW_LIT(&w, "null");
+    JW_LIT(&w, ",\"last_year\":");
+    if (r->last_year)
+        jw_int(&w, r->last_year);
+    else
+        JW_LIT(&w, "null");
+    JW_LIT(&w, "},\"birth\":");
+    if (info->birth.year == 0) {
+        JW_LIT(&w, "null");
+    } else {
+        char d[9];
+        sm_date_format_compact(info->birth, d);
+        jw_str(&w, d);
+    }
+    JW_LIT(&w, ",\"sex\":");
+    jw_str(&w, sex);
+    JW_LIT(&w, ",\"age\":");
+    jw_int(&w, info->age);
+    JW_LIT(&w, ",\"upgraded_from_15\":");
+    jw_bool(&w, info->from_15);
+    JW_LIT(&w, "}");
+    return w.len;
 }
 
 json_t *render_id_result(const char *input, size_t input_len, sm_id_status st,

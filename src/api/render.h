@@ -22,6 +22,12 @@ json_t *render_region(const sm_region *r);
  * sex, age, upgraded_from_15}. */
 json_t *render_id_info(const sm_id_info *info);
 
+/* The same object's bytes, exactly as http_json_write writes
+ * render_id_info's tree, into buf[0..cap) without building the tree (the
+ * per-call answers of /v1/verify). Returns the length it needs; the bytes
+ * are complete only when that is <= cap. */
+size_t render_id_info_write(const sm_id_info *info, char *buf, size_t cap);
+
 /* The idcard check object: input, valid, reason, message, id_number, kind,
  * region, birth (YYYYMMDD), sex, age. On failure every derived field is null. */
 json_t *render_id_result(const char *input, size_t input_len, sm_id_status st,

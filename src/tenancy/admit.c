@@ -5,9 +5,16 @@
  * (status, IP allowlist, token-bucket rate limit, daily limit, quota), plus
  * the idempotent-answer lookup.
  *
+ * The admission cache (struct tenancy in internal.h says when an entry
+ * may be used) spares a call its SQL reads: authentication and the quota
+ * check read the store only on a miss. It only ever admits what the store
+ * admitted at most TN_CACHE_TTL_MS ago; the exact charge stays the
+ * writer's (record.c), which refuses a charge with no unit left.
+ *
  * Must never: write to the store (reads only, through the pool); put a
  * secret or a credential id into a log line or error; compare secrets in
- * variable time; let the limiters' memory grow without bound.
+ * variable time; let the limiters' or the cache's memory grow without
+ * bound; keep a secret in the cache (only its keyed hash).
  */
 #include "tenancy/internal.h"
 
@@ -24,12 +31,112 @@
 
 /* ----------------------------------------------------------- init, free */
 
+/* The admission cache's entries (see internal.h). */
+struct tn_auth_entry {
+    bool used;
+    tn_cred_kind kind;
+    uint8_t hash[SM_HASH_BYTES];  /* the credential's keyed hash */
+    uint64_t gen;                 /* cache_gen when read */
+    int64_t read_ms;              /* monotonic */
+    tn_app app;
+};
+
+#define PRODUCT_MAX 32
+
+struct tn_quota_entry {
+    bool used;
+    int64_t app_id;
+    char product[PRODUCT_MAX];
+    bool has_quota;
+    uint64_t gen;
+    int64_t read_ms;
+};
+
 bool tn_limits_init(tenancy *t)
 {
     t->n_app_buckets = APP_BUCKETS;
     t->apps = calloc(APP_BUCKETS, sizeof *t->apps);
     t->auth = calloc((size_t)TN_AUTH_SETS * TN_AUTH_WAYS, sizeof *t->auth);
-    return t->apps != NULL && t->auth != NULL;
+    t->auth_cache = calloc(TN_AUTH_CACHE, sizeof *t->auth_cache);
+    t->quota_cache = calloc(TN_QUOTA_CACHE, sizeof *t->quota_cache);
+    return t->apps != NULL && t->auth != NULL && t->auth_cache != NULL &&
+           t->quota_cache != NULL;
+}
+
+void tn_cache_changed(tenancy *t)
+{
+    sqlp_writes_committed(t->pool);
+    atomic_fetch_add_explicit(&t->cache_gen, 1, memory_order_release);
+}
+
+static bool cache_fresh(uint64_t gen, int64_t read_ms, uint64_t gen_now, int64_t now_ms)
+{
+    return gen == gen_now && now_ms - read_ms < TN_CACHE_TTL_MS && now_ms >= read_ms;
+}
+
+/* The app a credential's keyed hash names, from the cache. */
+static bool auth_cached(tenancy *t, tn_cred_kind kind, const uint8_t h[SM_HASH_BYTES],
+                        uint64_t gen, int64_t now, tn_app *app)
+{
+    struct tn_auth_entry *e = &t->auth_cache[(h[0] | (size_t)h[1] << 8) % TN_AUTH_CACHE];
+    pthread_mutex_lock(&t->cache_lock);
+    bool hit = e->used && e->kind == kind && cache_fresh(e->gen, e->read_ms, gen, now) &&
+               sm_hash_equal(e->hash, h);
+    if (hit)
+        *app = e->app;
+    pthread_mutex_unlock(&t->cache_lock);
+    return hit;
+}
+
+static void auth_cache_put(tenancy *t, tn_cred_kind kind, const uint8_t h[SM_HASH_BYTES],
+                           uint64_t gen, int64_t now, const tn_app *app)
+{
+    struct tn_auth_entry *e = &t->auth_cache[(h[0] | (size_t)h[1] << 8) % TN_AUTH_CACHE];
+    pthread_mutex_lock(&t->cache_lock);
+    e->used = true;
+    e->kind = kind;
+    memcpy(e->hash, h, SM_HASH_BYTES);
+    e->gen = gen;
+    e->read_ms = now;
+    e->app = *app;
+    pthread_mutex_unlock(&t->cache_lock);
+}
+
+static struct tn_quota_entry *quota_slot(tenancy *t, int64_t app_id, const char *product)
+{
+    uint64_t h = (uint64_t)app_id * 0x9E3779B97F4A7C15ull;
+    for (const char *p = product; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    return &t->quota_cache[(h >> 32) % TN_QUOTA_CACHE];
+}
+
+static bool quota_cached(tenancy *t, int64_t app_id, const char *product, uint64_t gen,
+                         int64_t now, bool *has_quota)
+{
+    struct tn_quota_entry *e = quota_slot(t, app_id, product);
+    pthread_mutex_lock(&t->cache_lock);
+    bool hit = e->used && e->app_id == app_id && strcmp(e->product, product) == 0 &&
+               cache_fresh(e->gen, e->read_ms, gen, now);
+    if (hit)
+        *has_quota = e->has_quota;
+    pthread_mutex_unlock(&t->cache_lock);
+    return hit;
+}
+
+static void quota_cache_put(tenancy *t, int64_t app_id, const char *product, uint64_t gen,
+                            int64_t now, bool has_quota)
+{
+    if (strlen(product) >= PRODUCT_MAX)
+        return;
+    struct tn_quota_entry *e = quota_slot(t, app_id, product);
+    pthread_mutex_lock(&t->cache_lock);
+    e->used = true;
+    e->app_id = app_id;
+    strcpy(e->product, product);
+    e->has_quota = has_quota;
+    e->gen = gen;
+    e->read_ms = now;
+    pthread_mutex_unlock(&t->cache_lock);
 }
 
 void tn_limits_free(tenancy *t)
@@ -44,8 +151,12 @@ void tn_limits_free(tenancy *t)
     }
     free(t->apps);
     free(t->auth);
+    free(t->auth_cache);
+    free(t->quota_cache);
     t->apps = NULL;
     t->auth = NULL;
+    t->auth_cache = NULL;
+    t->quota_cache = NULL;
 }
 
 /* The app's state, created on first use. Called with lim_lock held. */
@@ -113,7 +224,16 @@ tn_status tenancy_authenticate(tenancy *t, tn_cred_kind kind, const char *secret
     uint8_t h[SM_HASH_BYTES];
     if (!tn_cred_hash(t, kind, secret, secret_len, h))
         return TN_ERR_NOMEM;
-    tn_reader *rd = tn_borrow(t);
+    /* The generation before the read: a change during it makes the entry
+     * stale at once. */
+    uint64_t gen = atomic_load_explicit(&t->cache_gen, memory_order_acquire);
+    int64_t now = tn_mono_ms();
+    if (auth_cached(t, kind, h, gen, now, app)) {
+        OPENSSL_cleanse(h, sizeof h);
+        return TN_OK;
+    }
+    /* A miss reads outside any snapshot: what it caches is current. */
+    tn_reader *rd = tn_borrow_own(t);
     if (rd == NULL) {
         OPENSSL_cleanse(h, sizeof h);
         return TN_ERR_UNAVAILABLE;
@@ -128,6 +248,7 @@ tn_status tenancy_authenticate(tenancy *t, tn_cred_kind kind, const char *secret
         if (stored != NULL && sqlite3_column_bytes(st, TN_APP_NCOLS) == SM_HASH_BYTES &&
             sm_hash_equal(stored, h)) {
             tn_app_from_row(st, 0, app);
+            auth_cache_put(t, kind, h, gen, now, app);
             s = TN_OK;
         } else {
             s = TN_ERR_NOT_FOUND;
@@ -331,32 +452,40 @@ tn_admit tenancy_admit(tenancy *t, const tn_app *app, const char *product, const
 
     int64_t now_s = (int64_t)time(NULL);
     int64_t today = tn_china_day(now_s);
-    tn_reader *rd = tn_borrow(t);
-    if (rd == NULL)
-        return TN_ADMIT_UNAVAILABLE;
     int64_t calls = 0;
     if (app->daily_limit > 0) {
+        tn_reader *rd = tn_borrow(t);
+        if (rd == NULL)
+            return TN_ADMIT_UNAVAILABLE;
         sqlite3_stmt *st = rd->st[RS_DAILY];
         sqlite3_bind_int64(st, 1, app->id);
         sqlite3_bind_int64(st, 2, today);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
             calls = sqlite3_column_int64(st, 0);
-        else if (rc != SQLITE_DONE) {
-            tn_return(t, rd);
+        tn_return(t, rd);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
             return TN_ADMIT_UNAVAILABLE;
-        }
-        sqlite3_reset(st);
     }
-    sqlite3_stmt *q = rd->st[RS_QUOTA];
-    sqlite3_bind_int64(q, 1, app->id);
-    sqlite3_bind_text(q, 2, product, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 3, today);
-    int rc = sqlite3_step(q);
-    tn_return(t, rd);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return TN_ADMIT_UNAVAILABLE;
-    bool has_quota = rc == SQLITE_ROW;
+    /* Whether a package has units left: from the cache, else read. */
+    uint64_t gen = atomic_load_explicit(&t->cache_gen, memory_order_acquire);
+    int64_t mono = tn_mono_ms();
+    bool has_quota;
+    if (!quota_cached(t, app->id, product, gen, mono, &has_quota)) {
+        tn_reader *rd = tn_borrow_own(t);
+        if (rd == NULL)
+            return TN_ADMIT_UNAVAILABLE;
+        sqlite3_stmt *q = rd->st[RS_QUOTA];
+        sqlite3_bind_int64(q, 1, app->id);
+        sqlite3_bind_text(q, 2, product, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 3, today);
+        int rc = sqlite3_step(q);
+        tn_return(t, rd);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return TN_ADMIT_UNAVAILABLE;
+        has_quota = rc == SQLITE_ROW;
+        quota_cache_put(t, app->id, product, gen, mono, has_quota);
+    }
 
     /* The daily limit counts recorded calls plus those admitted and not yet
      * recorded; the in-flight count is taken only when the call is admitted. */

@@ -32,7 +32,9 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 
 #define AUDIT_COLUMNS                                                                          \
     "id, time, request_id, app_id, product, dialect, verdict, vendor_code, charged, outcome," \
@@ -48,62 +50,140 @@ static const char *const column_names[] = {
 
 /* ------------------------------------------------------------ canonical */
 
-static bool put(EVP_MD_CTX *c, const void *p, size_t n)
+/* The canonical form goes through a buffer on the stack and, when it fits
+ * (always, for the rows the server writes), into one SHA-256 call with a
+ * digest fetched once; a longer one streams. Same bytes either way. */
+#define SINK_BUF 2048
+
+typedef struct {
+    EVP_MD_CTX *c;              /* NULL until the buffer first overflows */
+    size_t n;
+    bool ok;
+    unsigned char buf[SINK_BUF];
+} sink;
+
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;       /* fetched once; never freed (process lifetime) */
+
+static void sha_init(void)
 {
-    return EVP_DigestUpdate(c, p, n) == 1;
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
-static bool put_int(EVP_MD_CTX *c, const char *name, int64_t v)
+static const EVP_MD *sha256(void)
 {
-    char buf[96];
-    int n = snprintf(buf, sizeof buf, "%s=%" PRId64 "\n", name, v);
-    return put(c, buf, (size_t)n);
+    pthread_once(&sha_once, sha_init);
+    return sha256_md != NULL ? sha256_md : EVP_sha256();
 }
 
-static bool put_text(EVP_MD_CTX *c, const char *name, const char *v)
+static void put(sink *k, const void *p, size_t n)
 {
-    char buf[96];
-    int n = v == NULL ? snprintf(buf, sizeof buf, "%s=-\n", name)
-                      : snprintf(buf, sizeof buf, "%s=%zu:", name, strlen(v));
-    if (!put(c, buf, (size_t)n))
-        return false;
-    if (v == NULL)
-        return true;
-    return put(c, v, strlen(v)) && put(c, "\n", 1);
+    if (!k->ok)
+        return;
+    if (k->n + n > SINK_BUF) {
+        if (k->c == NULL) {
+            k->c = EVP_MD_CTX_new();
+            k->ok = k->c != NULL && EVP_DigestInit_ex(k->c, sha256(), NULL) == 1;
+        }
+        k->ok = k->ok && EVP_DigestUpdate(k->c, k->buf, k->n) == 1 &&
+                EVP_DigestUpdate(k->c, p, n) == 1;
+        k->n = 0;
+        return;
+    }
+    memcpy(k->buf + k->n, p, n);
+    k->n += n;
 }
 
-static bool put_hash(EVP_MD_CTX *c, const char *name, const uint8_t *h)
+static void put_str(sink *k, const char *s)
 {
-    char buf[128];
-    if (h == NULL)
-        return put_text(c, name, NULL);
+    put(k, s, strlen(s));
+}
+
+static void put_dec(sink *k, int64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--i] = (char)('0' + m % 10);
+        m /= 10;
+    } while (m != 0);
+    if (v < 0)
+        tmp[--i] = '-';
+    put(k, tmp + i, sizeof tmp - i);
+}
+
+static void put_int(sink *k, const char *name, int64_t v)
+{
+    put_str(k, name);
+    put(k, "=", 1);
+    put_dec(k, v);
+    put(k, "\n", 1);
+}
+
+static void put_text(sink *k, const char *name, const char *v)
+{
+    put_str(k, name);
+    if (v == NULL) {
+        put(k, "=-\n", 3);
+        return;
+    }
+    size_t n = strlen(v);
+    put(k, "=", 1);
+    put_dec(k, (int64_t)n);
+    put(k, ":", 1);
+    put(k, v, n);
+    put(k, "\n", 1);
+}
+
+static void put_hash(sink *k, const char *name, const uint8_t *h)
+{
+    if (h == NULL) {
+        put_text(k, name, NULL);
+        return;
+    }
     char hex[2 * SM_HASH_BYTES + 1];
     sm_hex_encode(h, SM_HASH_BYTES, hex);
-    int n = snprintf(buf, sizeof buf, "%s=%s\n", name, hex);
-    return put(c, buf, (size_t)n);
+    put_str(k, name);
+    put(k, "=", 1);
+    put(k, hex, 2 * SM_HASH_BYTES);
+    put(k, "\n", 1);
 }
 
 bool tn_audit_hash(const tn_audit_row *r, uint8_t out[SM_HASH_BYTES])
 {
     static const char magic[] = "shiming-audit-v1\n";
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    sink k;
+    k.c = NULL;
+    k.n = 0;
+    k.ok = true;
+    put(&k, r->prev_hash, SM_HASH_BYTES);
+    put(&k, magic, sizeof magic - 1);
+    put_int(&k, "id", r->id);
+    put_int(&k, "time", r->time_ms);
+    put_text(&k, "request_id", r->request_id);
+    put_int(&k, "app_id", r->app_id);
+    put_text(&k, "product", r->product);
+    put_text(&k, "dialect", r->dialect);
+    put_text(&k, "verdict", r->verdict);
+    put_text(&k, "vendor_code", r->vendor_code);
+    put_int(&k, "charged", r->charged);
+    put_text(&k, "outcome", r->outcome);
+    put_text(&k, "subject_id_masked", r->subject_id_masked);
+    put_text(&k, "subject_name_masked", r->subject_name_masked);
+    put_hash(&k, "subject_hash", r->subject_hash);
+    put_text(&k, "client_ip", r->client_ip);
+    put_int(&k, "latency_ms", (int64_t)llround(r->latency_ms * 1000.0));
+    put_hash(&k, "prev_hash", r->prev_hash);
     unsigned len = 0;
-    bool ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
-              put(c, r->prev_hash, SM_HASH_BYTES) && put(c, magic, sizeof magic - 1) &&
-              put_int(c, "id", r->id) && put_int(c, "time", r->time_ms) &&
-              put_text(c, "request_id", r->request_id) && put_int(c, "app_id", r->app_id) &&
-              put_text(c, "product", r->product) && put_text(c, "dialect", r->dialect) &&
-              put_text(c, "verdict", r->verdict) && put_text(c, "vendor_code", r->vendor_code) &&
-              put_int(c, "charged", r->charged) && put_text(c, "outcome", r->outcome) &&
-              put_text(c, "subject_id_masked", r->subject_id_masked) &&
-              put_text(c, "subject_name_masked", r->subject_name_masked) &&
-              put_hash(c, "subject_hash", r->subject_hash) &&
-              put_text(c, "client_ip", r->client_ip) &&
-              put_int(c, "latency_ms", (int64_t)llround(r->latency_ms * 1000.0)) &&
-              put_hash(c, "prev_hash", r->prev_hash) &&
-              EVP_DigestFinal_ex(c, out, &len) == 1 && len == SM_HASH_BYTES;
-    EVP_MD_CTX_free(c);
-    return ok;
+    bool ok = k.ok;
+    if (ok && k.c == NULL)
+        ok = EVP_Digest(k.buf, k.n, out, &len, sha256(), NULL) == 1;
+    else if (ok)
+        ok = EVP_DigestUpdate(k.c, k.buf, k.n) == 1 && EVP_DigestFinal_ex(k.c, out, &len) == 1;
+    EVP_MD_CTX_free(k.c);
+    OPENSSL_cleanse(k.buf, k.n < SINK_BUF ? k.n : SINK_BUF);
+    return ok && len == SM_HASH_BYTES;
 }
 
 /* --------------------------------------------------------- reading rows */

@@ -29,6 +29,9 @@
 #define TN_DEFAULT_BUSY_MS 1000
 #define TN_READERS 8
 #define TN_IDEM_TTL_S 86400         /* idempotent answers are kept 24 h */
+#define TN_CACHE_TTL_MS 50          /* the admission cache (see struct tenancy) */
+#define TN_AUTH_CACHE 256
+#define TN_QUOTA_CACHE 256
 
 /* Failed-auth limiter: AUTH_FAIL_MAX failures within AUTH_WINDOW_MS from
  * one IP block it until the window ends. AUTH_SLOTS entries in all
@@ -59,11 +62,15 @@ typedef struct {
 
 /* Prepared statements of the writer connection (record.c). */
 enum {
-    WS_CHARGE = 0,
-    WS_DAILY,
+    WS_PKG_FIND = 0, /* the package a charge goes to */
+    WS_PKG_ADD,      /* package id, units: a batch's charges of one package */
+    WS_DAILY,        /* app, day, calls, charged: a batch's counts of one day */
     WS_AUDIT,
     WS_IDEM,
     WS_IDEM_PURGE,
+    WS_BEGIN,
+    WS_COMMIT,
+    WS_HEAD,         /* the newest audit row: the chain head */
     WS__COUNT
 };
 
@@ -128,6 +135,17 @@ struct tenancy {
     tn_chain_head head;         /* under write_lock; re-read at each batch */
     int64_t last_idem_purge_ms; /* under write_lock */
 
+    /* The checkpointer (record.c): WAL checkpoints on their own connection
+     * and thread, so that the writer's commits never wait on the fsync of
+     * the database file. Started with the writer; when it is not running,
+     * SQLite's automatic checkpoints on wdb do the work. */
+    sqlite3 *ckdb;
+    pthread_t ckpt;
+    bool ckpt_running;
+    pthread_mutex_t ck_lock;    /* leaf */
+    pthread_cond_t ck_cond;
+    bool ck_due, ck_stop;       /* under ck_lock */
+
     /* Read connections, with snapshot reuse (see store.c's top comment). */
     sqlp_pool *pool;
     unsigned n_readers;
@@ -147,6 +165,20 @@ struct tenancy {
     tn_app_state **apps;        /* hash buckets */
     size_t n_app_buckets;
     tn_auth_slot *auth;         /* TN_AUTH_SETS * TN_AUTH_WAYS */
+
+    /* The admission cache (admit.c): what a credential's keyed hash names
+     * (the app: status, allowlist, limits) and whether an app has units of
+     * a product left, so that a call reads nothing from SQL. An entry is
+     * used only while cache_gen is the one it was read under and for at
+     * most TN_CACHE_TTL_MS: every admin write of this process and every
+     * batch that used up a package (or found none) bumps cache_gen, so the
+     * server's own changes count at once; another process's changes (the
+     * CLI) within TN_CACHE_TTL_MS, the misses reading outside any
+     * snapshot. */
+    _Atomic uint64_t cache_gen;
+    pthread_mutex_t cache_lock; /* leaf */
+    struct tn_auth_entry *auth_cache;   /* TN_AUTH_CACHE entries */
+    struct tn_quota_entry *quota_cache; /* TN_QUOTA_CACHE entries */
 
     tn_caps *caps;              /* per-identity daily caps (caps.c) */
     tn_nonces *nonces;          /* nonces of signed requests (nonce.c) */
@@ -193,7 +225,9 @@ bool tn_limits_init(tenancy *t);
 /* Validates a comma-separated allowlist; false with a message on error. */
 bool tn_ip_allow_valid(const char *list, char *err, size_t errlen);
 void tn_limits_free(tenancy *t);
-/* A metered call of app_id was recorded: one fewer in flight. */
+/* The store changed under the admission cache (an admin write, a package
+ * used up): entries read before are not used again. */
+void tn_cache_changed(tenancy *t);
 
 /* ----------------------------------------------------------- record.c */
 

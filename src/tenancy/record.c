@@ -32,14 +32,13 @@
 static const char *const writer_sql[WS__COUNT] = {
     /* The package to charge: the earliest-expiring usable one (never-
      * expiring last), oldest first among equals. */
-    [WS_CHARGE] = "UPDATE packages SET used = used + 1 WHERE id = ("
-                  " SELECT id FROM packages WHERE app_id = ?1 AND product = ?2"
-                  " AND used < total AND (expires = 0 OR expires >= ?3)"
-                  " ORDER BY expires = 0, expires, id LIMIT 1)"
-                  " RETURNING id, total, used, expires",
-    [WS_DAILY] = "INSERT INTO daily_usage (app_id, day, calls, charged) VALUES (?1, ?2, 1, ?3)"
-                 " ON CONFLICT (app_id, day) DO UPDATE SET calls = daily_usage.calls + 1,"
-                 " charged = daily_usage.charged + excluded.charged",
+    [WS_PKG_FIND] = "SELECT id, total, used, expires FROM packages WHERE app_id = ?1"
+                    " AND product = ?2 AND used < total AND (expires = 0 OR expires >= ?3)"
+                    " ORDER BY expires = 0, expires, id LIMIT 1",
+    [WS_PKG_ADD] = "UPDATE packages SET used = used + ?2 WHERE id = ?1",
+    [WS_DAILY] = "INSERT INTO daily_usage (app_id, day, calls, charged) VALUES (?1, ?2, ?3, ?4)"
+                 " ON CONFLICT (app_id, day) DO UPDATE SET calls = daily_usage.calls +"
+                 " excluded.calls, charged = daily_usage.charged + excluded.charged",
     [WS_AUDIT] = "INSERT INTO audit (id, time, request_id, app_id, product, dialect, verdict,"
                  " vendor_code, charged, outcome, subject_id_masked, subject_name_masked,"
                  " subject_hash, client_ip, latency_ms, prev_hash, hash)"
@@ -49,6 +48,9 @@ static const char *const writer_sql[WS__COUNT] = {
                 " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
                 " ON CONFLICT (app_id, product, idem_key) DO NOTHING",
     [WS_IDEM_PURGE] = "DELETE FROM idempotency WHERE created_at < ?1",
+    [WS_BEGIN] = "BEGIN IMMEDIATE",
+    [WS_COMMIT] = "COMMIT",
+    [WS_HEAD] = "SELECT id, time, hash FROM audit ORDER BY id DESC LIMIT 1",
 };
 
 bool tn_writer_prepare(tenancy *t)
@@ -71,9 +73,11 @@ void tn_writer_finalize(tenancy *t)
 int tn_chain_load(tenancy *t)
 {
     memset(&t->head, 0, sizeof t->head);
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(t->wdb, "SELECT id, time, hash FROM audit ORDER BY id DESC LIMIT 1",
-                                -1, &st, NULL);
+    /* Prepared once (it runs at every batch), except at open, before the
+     * writer's statements are. */
+    sqlite3_stmt *st = t->ws[WS_HEAD];
+    bool own = st == NULL;
+    int rc = own ? sqlite3_prepare_v2(t->wdb, writer_sql[WS_HEAD], -1, &st, NULL) : SQLITE_OK;
     bool found = false;
     if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         t->head.last_id = sqlite3_column_int64(st, 0);
@@ -85,7 +89,10 @@ int tn_chain_load(tenancy *t)
     }
     if (rc == SQLITE_ROW || rc == SQLITE_DONE)
         rc = SQLITE_OK;
-    sqlite3_finalize(st);
+    if (own)
+        sqlite3_finalize(st);
+    else
+        sqlite3_reset(st);
     if (rc != SQLITE_OK || found)
         return rc;
     /* No rows: the chain continues from the anchor (all purged), or from
@@ -165,9 +172,151 @@ static bool raise_alerts(tenancy *t, int64_t app_id, const char *product, int64_
     return true;
 }
 
-/* Writes one record inside the open transaction; advances *head. */
-static tn_record_result record_one(tenancy *t, const tn_record *rec, tn_chain_head *head,
-                                   int64_t now_ms, bool *alert_raised)
+/* What a batch charges and counts, written once per package and per
+ * (app, day) at the end of the batch rather than once per record: the
+ * charges of a batch go to the package WS_PKG_FIND chose, counted here
+ * against the units it had left (read inside the write transaction, which
+ * no one else can change meanwhile), so that no package ever gives more
+ * than its total; once it has none left, its count is written and the next
+ * package found. The alerts are raised per charge, as each unit goes. */
+#define BATCH_SLOTS 16
+
+typedef struct {
+    int64_t app_id;
+    const char *product;
+    bool found;                 /* a package with units left was found */
+    bool none;                  /* none left: every later charge is refused */
+    int64_t pkg, total, used, expires; /* `used` counts this batch's charges */
+    int64_t pending;            /* charged here, not yet written */
+} charge_slot;
+
+typedef struct {
+    int64_t app_id, day, calls, charged;
+} daily_slot;
+
+typedef struct {
+    charge_slot charge[BATCH_SLOTS];
+    size_t n_charge;
+    daily_slot daily[BATCH_SLOTS];
+    size_t n_daily;
+    bool quota_gone;            /* a package ran out, or a charge found none */
+} batch_state;
+
+static bool charge_flush(tenancy *t, charge_slot *c)
+{
+    if (c->pending == 0)
+        return true;
+    sqlite3_stmt *st = t->ws[WS_PKG_ADD];
+    sqlite3_bind_int64(st, 1, c->pkg);
+    sqlite3_bind_int64(st, 2, c->pending);
+    if (step_done(st) != SQLITE_OK || sqlite3_changes(t->wdb) != 1)
+        return false;
+    c->pending = 0;
+    return true;
+}
+
+static bool daily_flush(tenancy *t, const daily_slot *d)
+{
+    sqlite3_stmt *st = t->ws[WS_DAILY];
+    sqlite3_bind_int64(st, 1, d->app_id);
+    sqlite3_bind_int64(st, 2, d->day);
+    sqlite3_bind_int64(st, 3, d->calls);
+    sqlite3_bind_int64(st, 4, d->charged);
+    return step_done(st) == SQLITE_OK;
+}
+
+/* Writes what the batch still holds; the batch starts empty again. */
+static bool batch_flush(tenancy *t, batch_state *b)
+{
+    bool ok = true;
+    for (size_t i = 0; ok && i < b->n_charge; i++)
+        ok = charge_flush(t, &b->charge[i]);
+    for (size_t i = 0; ok && i < b->n_daily; i++)
+        ok = daily_flush(t, &b->daily[i]);
+    b->n_charge = 0;
+    b->n_daily = 0;
+    return ok;
+}
+
+/* One unit of (app, product): 1 charged (*pkg … filled: the package and
+ * its counts after the charge), 0 no unit left, -1 failed. */
+static int charge_take(tenancy *t, batch_state *b, int64_t app_id, const char *product,
+                       int64_t today, int64_t out[4])
+{
+    charge_slot *c = NULL;
+    for (size_t i = 0; i < b->n_charge && c == NULL; i++)
+        if (b->charge[i].app_id == app_id && strcmp(b->charge[i].product, product) == 0)
+            c = &b->charge[i];
+    if (c == NULL) {
+        if (b->n_charge == BATCH_SLOTS && !batch_flush(t, b))
+            return -1;
+        c = &b->charge[b->n_charge++];
+        memset(c, 0, sizeof *c);
+        c->app_id = app_id;
+        c->product = product;
+    }
+    if (c->none)
+        return 0;
+    if (!c->found || c->used >= c->total) {
+        /* The next package: what this one took is written first, so that
+         * the query sees it as used up. */
+        if (!charge_flush(t, c))
+            return -1;
+        sqlite3_stmt *st = t->ws[WS_PKG_FIND];
+        sqlite3_bind_int64(st, 1, app_id);
+        sqlite3_bind_text(st, 2, product, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, today);
+        int rc = sqlite3_step(st);
+        c->found = rc == SQLITE_ROW;
+        if (c->found) {
+            c->pkg = sqlite3_column_int64(st, 0);
+            c->total = sqlite3_column_int64(st, 1);
+            c->used = sqlite3_column_int64(st, 2);
+            c->expires = sqlite3_column_int64(st, 3);
+        }
+        int rc2 = sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if ((rc != SQLITE_ROW && rc != SQLITE_DONE) || rc2 != SQLITE_OK)
+            return -1;
+        if (!c->found || c->used >= c->total) {
+            c->found = false;
+            c->none = true;
+            b->quota_gone = true;
+            return 0;
+        }
+    }
+    c->used++;
+    c->pending++;
+    if (c->used >= c->total)
+        b->quota_gone = true;
+    out[0] = c->pkg;
+    out[1] = c->total;
+    out[2] = c->used;
+    out[3] = c->expires;
+    return 1;
+}
+
+static bool daily_count(tenancy *t, batch_state *b, int64_t app_id, int64_t day, bool charged)
+{
+    daily_slot *d = NULL;
+    for (size_t i = 0; i < b->n_daily && d == NULL; i++)
+        if (b->daily[i].app_id == app_id && b->daily[i].day == day)
+            d = &b->daily[i];
+    if (d == NULL) {
+        if (b->n_daily == BATCH_SLOTS && !batch_flush(t, b))
+            return false;
+        d = &b->daily[b->n_daily++];
+        *d = (daily_slot){.app_id = app_id, .day = day};
+    }
+    d->calls++;
+    d->charged += charged ? 1 : 0;
+    return true;
+}
+
+/* Writes one record inside the open transaction; advances *head. The
+ * charge and the day's count are held in *b (batch_flush writes them). */
+static tn_record_result record_one(tenancy *t, batch_state *b, const tn_record *rec,
+                                   tn_chain_head *head, int64_t now_ms, bool *alert_raised)
 {
     int64_t now_s = now_ms / 1000;
     int64_t today = tn_china_day(now_s);
@@ -179,39 +328,20 @@ static tn_record_result record_one(tenancy *t, const tn_record *rec, tn_chain_he
     bool charged = false;
     tn_record_result result = TN_RECORDED_FREE;
     if (charges) {
-        sqlite3_stmt *st = t->ws[WS_CHARGE];
-        sqlite3_bind_int64(st, 1, rec->app_id);
-        sqlite3_bind_text(st, 2, rec->product, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, today);
-        rc = sqlite3_step(st);
-        int64_t pkg = 0, total = 0, used = 0, expires = 0;
-        if (rc == SQLITE_ROW) {
-            charged = true;
-            pkg = sqlite3_column_int64(st, 0);
-            total = sqlite3_column_int64(st, 1);
-            used = sqlite3_column_int64(st, 2);
-            expires = sqlite3_column_int64(st, 3);
-            rc = sqlite3_step(st);
-        }
-        int rc2 = sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        if (rc != SQLITE_DONE || rc2 != SQLITE_OK)
+        int64_t pkg[4];
+        int taken = charge_take(t, b, rec->app_id, rec->product, today, pkg);
+        if (taken < 0)
             return TN_RECORD_FAILED;
+        charged = taken == 1;
         result = charged ? TN_RECORDED_CHARGED : TN_RECORDED_NO_QUOTA;
-        if (charged &&
-            !raise_alerts(t, rec->app_id, rec->product, pkg, total, used, expires, alert_raised))
+        if (charged && !raise_alerts(t, rec->app_id, rec->product, pkg[0], pkg[1], pkg[2],
+                                     pkg[3], alert_raised))
             return TN_RECORD_FAILED;
     }
 
     /* Daily usage: every call of a product counts; charged ones apart. */
-    if (rec->product != NULL) {
-        sqlite3_stmt *st = t->ws[WS_DAILY];
-        sqlite3_bind_int64(st, 1, rec->app_id);
-        sqlite3_bind_int64(st, 2, today);
-        sqlite3_bind_int(st, 3, charged ? 1 : 0);
-        if (step_done(st) != SQLITE_OK)
-            return TN_RECORD_FAILED;
-    }
+    if (rec->product != NULL && !daily_count(t, b, rec->app_id, today, charged))
+        return TN_RECORD_FAILED;
 
     /* The audit row. */
     char id_mask[128] = "", name_mask[512] = "";
@@ -306,27 +436,37 @@ static void commit_list(tenancy *t, tn_pending *list)
     size_t n = 0;
     pthread_mutex_lock(&t->write_lock);
     int64_t now = tn_now_ms();
-    bool ok = sqlite3_exec(t->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+    bool ok = step_done(t->ws[WS_BEGIN]) == SQLITE_OK;
     /* Re-read the head inside the write transaction: another process (a
      * CLI on the same store) may have appended since (cheap: the last row
      * by primary key). */
     if (ok)
         ok = tn_chain_load(t) == SQLITE_OK;
     tn_chain_head head = t->head;
+    batch_state b;
+    b.n_charge = b.n_daily = 0;
+    b.quota_gone = false;
     for (tn_pending *p = list; ok && p != NULL; p = p->next) {
-        p->result = record_one(t, &p->rec, &head, now, &alert);
+        p->result = record_one(t, &b, &p->rec, &head, now, &alert);
         ok = p->result != TN_RECORD_FAILED;
         n++;
     }
+    if (ok)
+        ok = batch_flush(t, &b);
     if (ok && now - t->last_idem_purge_ms >= IDEM_PURGE_EVERY_MS) {
         sqlite3_stmt *st = t->ws[WS_IDEM_PURGE];
         sqlite3_bind_int64(st, 1, now / 1000 - TN_IDEM_TTL_S);
         ok = step_done(st) == SQLITE_OK;
     }
     if (ok)
-        ok = sqlite3_exec(t->wdb, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+        ok = step_done(t->ws[WS_COMMIT]) == SQLITE_OK;
     if (ok) {
-        sqlp_writes_committed(t->pool); /* readers see the batch at once */
+        /* Readers see the batch at once; the admission cache forgets what
+         * it knew of quotas when a package ran out. */
+        if (b.quota_gone)
+            tn_cache_changed(t);
+        else
+            sqlp_writes_committed(t->pool);
         if (now - t->last_idem_purge_ms >= IDEM_PURGE_EVERY_MS)
             t->last_idem_purge_ms = now;
         t->head = head;
@@ -342,8 +482,6 @@ static void commit_list(tenancy *t, tn_pending *list)
     if (ok && alert && t->alerts != NULL)
         alerts_kick(t->alerts);
 }
-
-/* ----------------------------------------------------------- the writer */
 
 static void *writer_main(void *arg)
 {
@@ -372,12 +510,113 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* -------------------------------------------------------- checkpoints */
+
+/* A checkpoint once the WAL holds this many pages (16 MiB of 4 KiB pages;
+ * SQLite's default is 1,000): the audit table's last page and its index
+ * pages are rewritten by every batch, and a checkpoint copies each page
+ * once however many frames it has, so fewer checkpoints copy less. The
+ * WAL stays under journal_size_limit (64 MiB). */
+#define CKPT_PAGES 4096
+#define AUTO_CKPT_PAGES 1000 /* SQLite's own, when the checkpointer stops */
+
+/* The WAL hook of wdb (in place of the automatic checkpoint): runs on the
+ * committing thread, which may hold write_lock; it only takes the leaf
+ * ck_lock to tell the checkpointer. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    (void)db;
+    (void)name;
+    tenancy *t = arg;
+    if (pages >= CKPT_PAGES) {
+        pthread_mutex_lock(&t->ck_lock);
+        if (!t->ck_due) {
+            t->ck_due = true;
+            pthread_cond_signal(&t->ck_cond);
+        }
+        pthread_mutex_unlock(&t->ck_lock);
+    }
+    return SQLITE_OK;
+}
+
+/* Copies the WAL back into the database (a PASSIVE checkpoint: it waits
+ * for no one and never blocks the writer, which goes on appending; the
+ * WAL starts over at the first commit after a complete one). */
+static void *ckpt_main(void *arg)
+{
+    tenancy *t = arg;
+    pthread_mutex_lock(&t->ck_lock);
+    for (;;) {
+        while (!t->ck_due && !t->ck_stop)
+            pthread_cond_wait(&t->ck_cond, &t->ck_lock);
+        if (t->ck_stop)
+            break;
+        t->ck_due = false;
+        pthread_mutex_unlock(&t->ck_lock);
+        (void)sqlite3_wal_checkpoint_v2(t->ckdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&t->ck_lock);
+    }
+    pthread_mutex_unlock(&t->ck_lock);
+    return NULL;
+}
+
+/* Best effort: without its own connection or thread, the automatic
+ * checkpoints on wdb stay. */
+static void ckpt_start(tenancy *t)
+{
+    if (sqlite3_open_v2(t->path, &t->ckdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        sqlite3_close_v2(t->ckdb);
+        t->ckdb = NULL;
+        return;
+    }
+    sqlite3_busy_timeout(t->ckdb, (int)t->busy_ms);
+    /* A connection opens the WAL at its first read; a checkpoint on one
+     * that has not is a no-op. */
+    if (sqlite3_exec(t->ckdb, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) !=
+        SQLITE_OK) {
+        sqlite3_close_v2(t->ckdb);
+        t->ckdb = NULL;
+        return;
+    }
+    t->ck_due = t->ck_stop = false;
+    if (pthread_create(&t->ckpt, NULL, ckpt_main, t) != 0) {
+        sqlite3_close_v2(t->ckdb);
+        t->ckdb = NULL;
+        return;
+    }
+    t->ckpt_running = true;
+    pthread_mutex_lock(&t->write_lock);
+    sqlite3_wal_hook(t->wdb, wal_hook, t); /* replaces the automatic checkpoint */
+    pthread_mutex_unlock(&t->write_lock);
+}
+
+static void ckpt_stop(tenancy *t)
+{
+    if (!t->ckpt_running)
+        return;
+    pthread_mutex_lock(&t->write_lock);
+    sqlite3_wal_autocheckpoint(t->wdb, AUTO_CKPT_PAGES); /* back to SQLite's own */
+    pthread_mutex_unlock(&t->write_lock);
+    pthread_mutex_lock(&t->ck_lock);
+    t->ck_stop = true;
+    pthread_cond_signal(&t->ck_cond);
+    pthread_mutex_unlock(&t->ck_lock);
+    pthread_join(t->ckpt, NULL);
+    t->ckpt_running = false;
+    sqlite3_close_v2(t->ckdb);
+    t->ckdb = NULL;
+}
+
+/* ----------------------------------------------------------- the writer */
+
 bool tn_writer_start(tenancy *t)
 {
     t->stopping = false;
     if (pthread_create(&t->writer, NULL, writer_main, t) != 0)
         return false;
     t->writer_running = true;
+    ckpt_start(t);
     return true;
 }
 
@@ -391,6 +630,7 @@ void tn_writer_stop(tenancy *t)
     pthread_mutex_unlock(&t->q_lock);
     pthread_join(t->writer, NULL);
     t->writer_running = false;
+    ckpt_stop(t);
 }
 
 bool tenancy_record_async(tenancy *t, const tn_record *rec, tn_record_done done, void *arg)

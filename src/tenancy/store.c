@@ -17,13 +17,16 @@
  * Freshness of reads: the read connections (common/sqlite_pool.c) reuse a
  * read snapshot for up to SQLP_SNAPSHOT_MS (100 ms), because beginning and
  * ending a read transaction takes SQLite's process-wide VFS mutex and fcntl
- * locks, on which the HTTP threads queued (a /v1 call makes about four
- * reads). Every commit through this handle (the record writer's batches in
- * record.c, the admin functions here, audit purge) calls
- * sqlp_writes_committed, so this process sees its own writes at once; a
- * write by another process (e.g. `shiming app freeze` from the CLI while
- * the server runs) is seen within SQLP_SNAPSHOT_MS. Audit verify and export
- * run their own, fresh read transaction (tn_borrow_own).
+ * locks, on which the HTTP threads queued. Every commit through this handle
+ * (the record writer's batches in record.c, the admin functions here, audit
+ * purge) calls sqlp_writes_committed, so this process sees its own writes
+ * at once; a write by another process (e.g. `shiming app freeze` from the
+ * CLI while the server runs) is seen within SQLP_SNAPSHOT_MS. The per-call
+ * reads of authentication and the quota check go through the admission
+ * cache (admit.c; internal.h says when an entry may be used): the admin
+ * functions here bump its generation (tn_cache_changed), its misses read
+ * outside any snapshot, and its entries live TN_CACHE_TTL_MS (50 ms). Audit
+ * verify and export run their own, fresh read transaction (tn_borrow_own).
  */
 #include "tenancy/internal.h"
 
@@ -455,6 +458,9 @@ void tenancy_close(tenancy *t)
     pthread_mutex_destroy(&t->q_lock);
     pthread_cond_destroy(&t->q_cond);
     pthread_mutex_destroy(&t->lim_lock);
+    pthread_mutex_destroy(&t->ck_lock);
+    pthread_mutex_destroy(&t->cache_lock);
+    pthread_cond_destroy(&t->ck_cond);
     free(t->path);
     free(t);
 }
@@ -475,6 +481,9 @@ tn_status tenancy_open(const tn_options *opt, tenancy **out, char *err, size_t e
     pthread_mutex_init(&t->write_lock, NULL);
     pthread_mutex_init(&t->q_lock, NULL);
     pthread_mutex_init(&t->lim_lock, NULL);
+    pthread_mutex_init(&t->ck_lock, NULL);
+    pthread_mutex_init(&t->cache_lock, NULL);
+    pthread_cond_init(&t->ck_cond, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -658,7 +667,7 @@ tn_status tenancy_app_create(tenancy *t, const char *name, tn_app *out, char *er
     int64_t id = sqlite3_last_insert_rowid(t->wdb);
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE)
-        sqlp_writes_committed(t->pool); /* readers see it at once (see top) */
+        tn_cache_changed(t); /* readers and the admission cache see it at once */
     pthread_mutex_unlock(&t->write_lock);
     if (rc != SQLITE_DONE) {
         tn_status s = failed(rc);
@@ -776,7 +785,7 @@ tn_status tenancy_app_set_status(tenancy *t, int64_t app_id, tn_app_status s)
     int changed = sqlite3_changes(t->wdb);
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE)
-        sqlp_writes_committed(t->pool); /* readers see it at once (see top) */
+        tn_cache_changed(t); /* readers and the admission cache see it at once */
     pthread_mutex_unlock(&t->write_lock);
     if (rc != SQLITE_DONE)
         return failed(rc);
@@ -819,7 +828,7 @@ tn_status tenancy_app_update(tenancy *t, const tn_app *app, char *err, size_t er
     int changed = sqlite3_changes(t->wdb);
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE)
-        sqlp_writes_committed(t->pool); /* readers see it at once (see top) */
+        tn_cache_changed(t); /* readers and the admission cache see it at once */
     pthread_mutex_unlock(&t->write_lock);
     if (rc != SQLITE_DONE) {
         set_err(err, errlen, "cannot update the app: %s", sqlite3_errstr(rc));
@@ -1100,7 +1109,7 @@ tn_status tenancy_cred_add(tenancy *t, int64_t app_id, tn_cred_kind kind, const 
     int xrc = sqlite3_extended_errcode(t->wdb);
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE)
-        sqlp_writes_committed(t->pool); /* readers see it at once (see top) */
+        tn_cache_changed(t); /* readers and the admission cache see it at once */
     pthread_mutex_unlock(&t->write_lock);
     OPENSSL_cleanse(hash, sizeof hash);
     OPENSSL_cleanse(ct, sizeof ct);
@@ -1161,7 +1170,7 @@ tn_status tenancy_package_add(tenancy *t, int64_t app_id, const char *product, i
     int xrc = sqlite3_extended_errcode(t->wdb);
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE)
-        sqlp_writes_committed(t->pool); /* readers see it at once (see top) */
+        tn_cache_changed(t); /* readers and the admission cache see it at once */
     pthread_mutex_unlock(&t->write_lock);
     if (rc != SQLITE_DONE) {
         if (xrc == SQLITE_CONSTRAINT_FOREIGNKEY) {

@@ -175,7 +175,10 @@ tn_status tenancy_usage(tenancy *t, int64_t app_id, tn_package **out, size_t *n)
 
 /* ---------------------------------------------------------- request path */
 
-/* Hashed kinds (native, bearer, appcode): find the app holding `secret`. */
+/* Hashed kinds (native, bearer, appcode): find the app holding `secret`.
+ * Served from the admission cache (admit.c) when it holds the credential's
+ * keyed hash: the app as the store had it at most 50 ms ago, and after
+ * every admin write of this process. Thread-safe. */
 tn_status tenancy_authenticate(tenancy *t, tn_cred_kind kind, const char *secret,
                                size_t secret_len, tn_app *app);
 
@@ -219,7 +222,11 @@ const char *tn_admit_code(tn_admit a);
 /* May `app` call metered `product` now from `client_ip`? Checks, in order:
  * status, IP allowlist, rate limit (takes a token), daily limit, quota.
  * `product` NULL = an unmetered call (status, IP and rate only).
- * *retry_after_s is set for RATE_LIMITED / DAILY_LIMIT. */
+ * *retry_after_s is set for RATE_LIMITED / DAILY_LIMIT. The quota check
+ * may come from the admission cache (at most 50 ms old, forgotten when a
+ * package runs out): an OK is not a promise of a unit — the record
+ * (tenancy_record) charges exactly, and answers NO_QUOTA when none is
+ * left. Thread-safe. */
 tn_admit tenancy_admit(tenancy *t, const tn_app *app, const char *product,
                        const char *client_ip, double *retry_after_s);
 
