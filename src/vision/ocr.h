@@ -6,7 +6,8 @@
  * ppocr_keys_v1.txt.
  *
  * Thread-safety: one vx_ocr is shared by all workers; vx_ocr_read may run
- * on many threads at once. Ownership: vx_ocr_result is owned by the
+ * on many threads at once (each read recognises on one helper thread of
+ * its own besides the caller's, joined before it returns). Ownership: vx_ocr_result is owned by the
  * caller (vx_ocr_result_free).
  */
 #ifndef SHIMING_VISION_OCR_H
